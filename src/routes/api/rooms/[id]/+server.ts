@@ -1,0 +1,10 @@
+import { json } from '@sveltejs/kit';
+import { apiHandler, requireUser } from '$lib/server/http';
+import { requireRoom } from '$lib/server/room-service';
+import { getServices } from '$lib/server/services';
+import type { RequestHandler } from './$types';
+
+export const GET: RequestHandler = apiHandler(async ({ locals, params }) => {
+	const user = requireUser(locals);
+	return json({ room: await requireRoom(await getServices(), params.id, user.id) });
+});

@@ -1,0 +1,16 @@
+import { json } from '@sveltejs/kit';
+import { apiHandler, requireUser } from '$lib/server/http';
+import { decodeCursor, pageMessages, parseLimit } from '$lib/server/messages';
+import { requireRoom } from '$lib/server/room-service';
+import { getServices } from '$lib/server/services';
+import type { RequestHandler } from './$types';
+
+export const GET: RequestHandler = apiHandler(async ({ locals, params, url }) => {
+	const user = requireUser(locals);
+	const limit = parseLimit(url.searchParams.get('limit'));
+	const rawBefore = url.searchParams.get('before');
+	const before = rawBefore ? decodeCursor(rawBefore) : null;
+	const services = await getServices();
+	await requireRoom(services, params.id, user.id);
+	return json(await pageMessages(services.db, params.id, before, limit));
+});

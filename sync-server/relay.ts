@@ -1,0 +1,276 @@
+/**
+ * The sync relay: y-websocket protocol over `ws`, authorized at the upgrade, one Room per loaded
+ * document. Rooms load on demand and unload when idle. `close()` is idempotent, flushes every
+ * room's pending writes and has a time limit.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Bus } from '../src/lib/server/bus/bus';
+import { CONTROL_CHANNEL, parseControl, type ControlEvent } from '../src/lib/server/bus/control';
+import type { Database } from '../src/lib/server/db/database';
+import type { PresenceStore } from '../src/lib/server/presence/presence';
+import type { RelayTokenSigner } from '../src/lib/server/relay-token';
+import { touchLastSeen } from '../src/lib/server/users';
+import { authorizeUpgrade, type UpgradeRefusal } from './authorize';
+import { Connection, type ConnectionIdentity } from './connection';
+import { DocStore } from './doc-store';
+import type { Logger } from './log';
+import {
+	CloseCode,
+	RELAY_CLOSE_TIMEOUT_MS,
+	RELAY_MAX_FRAME_BYTES,
+	RELAY_PING_INTERVAL_MS,
+	ROOM_IDLE_UNLOAD_MS
+} from './protocol';
+import { Room } from './room';
+
+export interface RelayDeps {
+	db: Database;
+	bus: Bus;
+	presence: PresenceStore;
+	tokens: RelayTokenSigner;
+	allowedOrigins: string[];
+	log: Logger;
+}
+
+export interface RelayOptions {
+	idleUnloadMs?: number;
+}
+
+export class Relay {
+	readonly #deps: RelayDeps;
+	readonly #store: DocStore;
+	readonly #origins: ReadonlySet<string>;
+	readonly #idleUnloadMs: number;
+	readonly #http: Server;
+	readonly #wss: WebSocketServer;
+	readonly #rooms = new Map<string, Promise<Room>>();
+	readonly #unloadTimers = new Map<string, NodeJS.Timeout>();
+	readonly #userConnections = new Map<string, number>();
+	readonly #connections = new Set<Connection>();
+	#pingTimer: NodeJS.Timeout | null = null;
+	#unsubscribeControl: (() => Promise<void>) | null = null;
+	#closing: Promise<void> | null = null;
+
+	constructor(deps: RelayDeps, options: RelayOptions = {}) {
+		this.#deps = deps;
+		this.#store = new DocStore(deps.db);
+		this.#origins = new Set(deps.allowedOrigins);
+		this.#idleUnloadMs = options.idleUnloadMs ?? ROOM_IDLE_UNLOAD_MS;
+		this.#http = createServer((_req, res) => {
+			res.writeHead(426, { 'content-type': 'application/json' });
+			res.end(JSON.stringify({ error: { code: 'upgrade_required', message: 'this is the sync relay: open a WebSocket' } }));
+		});
+		this.#wss = new WebSocketServer({
+			noServer: true,
+			// ws limits set explicitly (ws advisories up to 8.21 concerned unbounded buffering).
+			maxPayload: RELAY_MAX_FRAME_BYTES,
+			perMessageDeflate: false,
+			skipUTF8Validation: false
+		});
+		this.#http.on('upgrade', (request, socket, head) => void this.#onUpgrade(request, socket, head));
+	}
+
+	/** Starts listening; resolves with the bound port (useful with port 0). */
+	async listen(port: number, host: string): Promise<number> {
+		this.#unsubscribeControl = await this.#deps.bus.subscribe(CONTROL_CHANNEL, (payload) => {
+			const event = parseControl(payload);
+			if (event) this.#onControl(event);
+		});
+		await new Promise<void>((resolve, reject) => {
+			this.#http.once('error', reject);
+			this.#http.listen(port, host, () => {
+				this.#http.off('error', reject);
+				resolve();
+			});
+		});
+		this.#pingTimer = setInterval(() => this.#pingAll(), RELAY_PING_INTERVAL_MS);
+		this.#pingTimer.unref();
+		return (this.#http.address() as AddressInfo).port;
+	}
+
+	get loadedRooms(): number {
+		return this.#rooms.size;
+	}
+
+	async #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+		socket.on('error', () => socket.destroy());
+		if (this.#closing) {
+			refuse(socket, { status: 503, code: 'shutting_down', message: 'the relay is shutting down' });
+			return;
+		}
+		let identity: ConnectionIdentity | UpgradeRefusal;
+		let room: Room;
+		try {
+			identity = await authorizeUpgrade(request, { db: this.#deps.db, tokens: this.#deps.tokens, allowedOrigins: this.#origins });
+			if ('status' in identity) {
+				refuse(socket, identity);
+				return;
+			}
+			room = await this.#loadRoom(identity.roomId);
+		} catch (error) {
+			this.#deps.log.error('[relay] upgrade failed:', error);
+			refuse(socket, { status: 503, code: 'unavailable', message: 'the relay cannot open this room right now' });
+			return;
+		}
+		const accepted = identity;
+		this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, accepted, room));
+	}
+
+	#accept(ws: WebSocket, identity: ConnectionIdentity, room: Room): void {
+		const conn = new Connection(ws, identity);
+		this.#cancelUnload(room.id);
+		ws.on('pong', () => {
+			conn.alive = true;
+		});
+		ws.on('message', (data: RawData, isBinary: boolean) => this.#onFrame(conn, room, data, isBinary));
+		ws.on('close', () => {
+			this.#connections.delete(conn);
+			room.leave(conn);
+			this.#countConnection(conn.userId, -1);
+		});
+		ws.on('error', (error) => this.#deps.log.info(`[relay] socket error (${identity.userId}):`, error.message));
+		this.#connections.add(conn);
+		this.#countConnection(conn.userId, +1);
+		room.join(conn);
+	}
+
+	#onFrame(conn: Connection, room: Room, data: RawData, isBinary: boolean): void {
+		if (conn.closed) return;
+		if (!isBinary || !(data instanceof Buffer)) {
+			conn.close(CloseCode.malformed, 'frames are binary y-websocket messages');
+			return;
+		}
+		try {
+			room.receive(conn, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+		} catch (error) {
+			// Every inbound frame is untrusted: close this socket, keep the process and the room.
+			this.#deps.log.info(`[relay] malformed frame from ${conn.userId}:`, error instanceof Error ? error.message : error);
+			conn.close(CloseCode.malformed, 'malformed frame');
+		}
+	}
+
+	#loadRoom(roomId: string): Promise<Room> {
+		let loading = this.#rooms.get(roomId);
+		if (!loading) {
+			loading = Room.load(roomId, {
+				store: this.#store,
+				bus: this.#deps.bus,
+				log: this.#deps.log,
+				onIdle: (room) => this.#scheduleUnload(room)
+			});
+			this.#rooms.set(roomId, loading);
+			loading.catch(() => this.#rooms.delete(roomId));
+		}
+		return loading;
+	}
+
+	#scheduleUnload(room: Room): void {
+		if (this.#closing || this.#unloadTimers.has(room.id)) return;
+		const timer = setTimeout(() => {
+			this.#unloadTimers.delete(room.id);
+			if (!room.idle) return;
+			this.#rooms.delete(room.id);
+			void room.destroy();
+		}, this.#idleUnloadMs);
+		timer.unref();
+		this.#unloadTimers.set(room.id, timer);
+	}
+
+	#cancelUnload(roomId: string): void {
+		const timer = this.#unloadTimers.get(roomId);
+		if (timer) clearTimeout(timer);
+		this.#unloadTimers.delete(roomId);
+	}
+
+	#countConnection(userId: string, delta: 1 | -1): void {
+		const count = (this.#userConnections.get(userId) ?? 0) + delta;
+		if (count <= 0) this.#userConnections.delete(userId);
+		else this.#userConnections.set(userId, count);
+		const { presence, db, log } = this.#deps;
+		presence.setConnections(userId, Math.max(0, count)).catch((error) => log.error('[relay] presence update failed:', error));
+		if (count <= 0 || delta > 0 && count === 1) {
+			touchLastSeen(db, [userId]).catch((error) => log.error('[relay] last-seen update failed:', error));
+		}
+	}
+
+	#onControl(event: ControlEvent): void {
+		for (const loading of this.#rooms.values()) {
+			void loading.then((room) => {
+				if (event.type === 'member-removed' && room.id === event.roomId) {
+					room.disconnect((c) => c.userId === event.userId, CloseCode.forbidden, 'removed from the room');
+				} else if (event.type === 'session-revoked') {
+					room.disconnect((c) => c.identity.sessionId === event.sessionId, CloseCode.unauthorized, 'signed out');
+				}
+			}, () => undefined);
+		}
+	}
+
+	/** Terminates sockets that missed a whole ping interval (a vanished peer never sends close). */
+	#pingAll(): void {
+		for (const conn of this.#connections) {
+			if (!conn.alive) {
+				conn.ws.terminate();
+				continue;
+			}
+			conn.alive = false;
+			conn.ws.ping();
+		}
+	}
+
+	/** Stops accepting, closes every socket, flushes pending writes. Safe to call twice. */
+	close(): Promise<void> {
+		this.#closing ??= this.#close();
+		return this.#closing;
+	}
+
+	async #close(): Promise<void> {
+		if (this.#pingTimer) clearInterval(this.#pingTimer);
+		for (const timer of this.#unloadTimers.values()) clearTimeout(timer);
+		this.#unloadTimers.clear();
+		const httpClosed = new Promise<void>((resolve) => this.#http.close(() => resolve()));
+		const rooms = await Promise.allSettled([...this.#rooms.values()]);
+		const flushAll = Promise.all(
+			rooms.map((r) => (r.status === 'fulfilled' ? r.value.destroy(CloseCode.goingAway, 'relay shutting down') : undefined))
+		);
+		let timer: NodeJS.Timeout | undefined;
+		const timedOut = new Promise<'timeout'>((resolve) => {
+			timer = setTimeout(() => resolve('timeout'), RELAY_CLOSE_TIMEOUT_MS);
+		});
+		const outcome = await Promise.race([flushAll, timedOut]);
+		clearTimeout(timer);
+		if (outcome === 'timeout') this.#deps.log.error('[relay] gave up waiting for pending writes at shutdown');
+		this.#rooms.clear();
+		for (const ws of this.#wss.clients) ws.terminate();
+		this.#wss.close();
+		const users = [...this.#userConnections.keys()];
+		this.#userConnections.clear();
+		await Promise.allSettled([
+			...users.map((u) => this.#deps.presence.setConnections(u, 0)),
+			touchLastSeen(this.#deps.db, users)
+		]);
+		const unsubscribe = this.#unsubscribeControl;
+		this.#unsubscribeControl = null;
+		if (unsubscribe) await unsubscribe().catch(() => undefined);
+		await httpClosed;
+	}
+}
+
+const STATUS_TEXT: Record<number, string> = {
+	400: 'Bad Request',
+	401: 'Unauthorized',
+	403: 'Forbidden',
+	404: 'Not Found',
+	503: 'Service Unavailable'
+};
+
+function refuse(socket: Duplex, refusal: UpgradeRefusal): void {
+	const body = JSON.stringify({ error: { code: refusal.code, message: refusal.message } });
+	socket.end(
+		`HTTP/1.1 ${refusal.status} ${STATUS_TEXT[refusal.status] ?? 'Error'}\r\n` +
+			'Connection: close\r\nContent-Type: application/json\r\n' +
+			`Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+	);
+}

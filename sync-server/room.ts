@@ -1,0 +1,412 @@
+/**
+ * One loaded room: its live document, awareness, sockets, and the queue that makes accepted
+ * updates durable. Accepted update bytes are forwarded to the other sockets first (encoded once,
+ * the same buffer to each), then applied in memory, then committed to PostgreSQL in batches;
+ * only a commit makes an update durable, and only then is it acknowledged and sent to other
+ * relay instances.
+ */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import * as awarenessProtocol from 'y-protocols/awareness';
+import * as syncProtocol from 'y-protocols/sync';
+import * as Y from 'yjs';
+import type { Bus } from '../src/lib/server/bus/bus';
+import type { RoomPreview } from '../src/lib/shared/api-types';
+import { MESSAGES_KEY, READS_KEY, type ChatMessage } from '../src/lib/shared/schema';
+import type { Connection } from './connection';
+import type { DocStore, UpdateEffects } from './doc-store';
+import { filterAwarenessUpdate } from './awareness-filter';
+import { CloseCode, MAX_REJECTIONS_PER_CONNECTION, MessageType, ROOM_UPDATE_ROWS_MERGE_AT } from './protocol';
+import { emptyAdmitted, validateUpdate, type RoomIndex } from './validate';
+import type { Logger } from './log';
+
+/** Where a change to the room came from, so fan-out and storage never loop. */
+type ChangeOrigin = Connection | 'bus' | 'load';
+
+const PREVIEW_MAX_CHARS = 140;
+const PERSIST_RETRY_MIN_MS = 250;
+const PERSIST_RETRY_MAX_MS = 30_000;
+
+interface PendingWrite {
+	update: Uint8Array;
+	userId: string;
+	effects: UpdateEffects;
+	clocks: Map<number, number>;
+}
+
+export interface RoomDeps {
+	store: DocStore;
+	bus: Bus;
+	log: Logger;
+	/** Called when the room has no sockets and nothing left to write. */
+	onIdle(room: Room): void;
+}
+
+export class Room {
+	readonly id: string;
+	readonly doc = new Y.Doc();
+	readonly awareness: awarenessProtocol.Awareness;
+	readonly connections = new Set<Connection>();
+	readonly #index: RoomIndex = { messageIds: new Set(), clientOwners: new Map() };
+	readonly #deps: RoomDeps;
+	/** The state vector of what PostgreSQL holds: client id → next clock. */
+	readonly #durable = new Map<number, number>();
+	#queue: PendingWrite[] = [];
+	#flushing: Promise<void> | null = null;
+	#storedRows = 0;
+	#unsubscribe: (() => Promise<void>) | null = null;
+	#destroyed = false;
+
+	private constructor(id: string, deps: RoomDeps) {
+		this.id = id;
+		this.#deps = deps;
+		this.awareness = new awarenessProtocol.Awareness(this.doc);
+		this.awareness.setLocalState(null);
+		this.awareness.on('update', this.#onAwarenessUpdate);
+		this.doc.getArray<ChatMessage>(MESSAGES_KEY).observe((event) => {
+			for (const delta of event.changes.delta) {
+				for (const value of (delta.insert as ChatMessage[] | undefined) ?? []) this.#index.messageIds.add(value.id);
+			}
+		});
+		this.doc.getMap<string>(READS_KEY);
+	}
+
+	static async load(id: string, deps: RoomDeps): Promise<Room> {
+		const room = new Room(id, deps);
+		const { state, rows } = await deps.store.load(id);
+		Y.applyUpdate(room.doc, state, 'load');
+		room.#storedRows = rows;
+		for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVector(room.doc))) room.#durable.set(client, clock);
+		room.#indexClientOwners();
+		room.#unsubscribe = await deps.bus.subscribe(roomChannel(id), (payload) => room.#onBusMessage(payload));
+		return room;
+	}
+
+	get idle(): boolean {
+		return this.connections.size === 0 && this.#queue.length === 0 && this.#flushing === null;
+	}
+
+	/** Starts a socket's session: the relay's sync step 1 and the current awareness states. */
+	join(conn: Connection): void {
+		this.connections.add(conn);
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, MessageType.sync);
+		syncProtocol.writeSyncStep1(encoder, this.doc);
+		conn.send(encoding.toUint8Array(encoder));
+		const states = this.awareness.getStates();
+		if (states.size > 0) {
+			conn.send(encodeAwarenessFrame(this.awareness, [...states.keys()]));
+		}
+		if (conn.identity.extensions) conn.send(this.#durableFrame());
+	}
+
+	leave(conn: Connection): void {
+		if (!this.connections.delete(conn)) return;
+		if (conn.awarenessClients.size > 0) {
+			awarenessProtocol.removeAwarenessStates(this.awareness, [...conn.awarenessClients], conn);
+		}
+		if (this.idle) this.#deps.onIdle(this);
+	}
+
+	/** Handles one inbound frame; throws on a malformed one (the relay closes that socket). */
+	receive(conn: Connection, frame: Uint8Array): void {
+		const decoder = decoding.createDecoder(frame);
+		const type = decoding.readVarUint(decoder);
+		switch (type) {
+			case MessageType.sync:
+				this.#receiveSync(conn, decoder);
+				return;
+			case MessageType.awareness:
+				this.#receiveAwareness(conn, decoding.readVarUint8Array(decoder));
+				return;
+			case MessageType.queryAwareness:
+				conn.send(encodeAwarenessFrame(this.awareness, [...this.awareness.getStates().keys()]));
+				return;
+			case MessageType.auth:
+				return; // authorization happened at the upgrade; clients never send this
+			default:
+				throw new Error(`unknown message type ${type}`);
+		}
+	}
+
+	#receiveSync(conn: Connection, decoder: decoding.Decoder): void {
+		const syncType = decoding.readVarUint(decoder);
+		if (syncType === syncProtocol.messageYjsSyncStep1) {
+			const encoder = encoding.createEncoder();
+			encoding.writeVarUint(encoder, MessageType.sync);
+			syncProtocol.writeSyncStep2(encoder, this.doc, decoding.readVarUint8Array(decoder));
+			conn.send(encoding.toUint8Array(encoder));
+			return;
+		}
+		if (syncType === syncProtocol.messageYjsSyncStep2 || syncType === syncProtocol.messageYjsUpdate) {
+			this.#receiveUpdate(conn, decoding.readVarUint8Array(decoder));
+			return;
+		}
+		throw new Error(`unknown sync message type ${syncType}`);
+	}
+
+	#receiveUpdate(conn: Connection, update: Uint8Array): void {
+		const admitted = emptyAdmitted();
+		const rejection = validateUpdate(this.doc, this.#index, conn.userId, update, Date.now(), admitted);
+		if (rejection) {
+			this.#reject(conn, rejection.problem, rejection.detail);
+			return;
+		}
+		if (!admitted.changes) return;
+		for (const client of admitted.clientIds) this.#index.clientOwners.set(client, conn.userId);
+		this.#broadcast(encodeUpdateFrame(update), conn);
+		Y.applyUpdate(this.doc, update, conn);
+		const last = admitted.messages.at(-1);
+		const effects: UpdateEffects = {
+			lastMessage: last ? toPreview(last, conn.identity.userName) : null,
+			reads: admitted.readId ? new Map([[conn.userId, admitted.readId]]) : new Map()
+		};
+		this.#enqueue({ update, userId: conn.userId, effects, clocks: updateClocks(update) });
+	}
+
+	#reject(conn: Connection, code: string, detail: string): void {
+		conn.rejections += 1;
+		this.#deps.log.info(`[relay] room ${this.id}: refused update from ${conn.userId}: ${code} (${detail})`);
+		if (conn.rejections > MAX_REJECTIONS_PER_CONNECTION) {
+			conn.close(CloseCode.tooManyErrors, 'too many refused updates');
+			return;
+		}
+		if (!conn.identity.extensions) {
+			conn.close(CloseCode.rejectedUpdate, `update refused: ${code}`);
+			return;
+		}
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, MessageType.rejected);
+		encoding.writeVarString(encoder, code);
+		encoding.writeVarString(encoder, detail);
+		conn.send(encoding.toUint8Array(encoder));
+	}
+
+	#receiveAwareness(conn: Connection, update: Uint8Array): void {
+		const filtered = filterAwarenessUpdate(update, conn, this.awareness, this.#index.clientOwners);
+		if (filtered === null) return;
+		awarenessProtocol.applyAwarenessUpdate(this.awareness, filtered, conn);
+	}
+
+	readonly #onAwarenessUpdate = (
+		{ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+		origin: unknown
+	): void => {
+		const changed = [...added, ...updated, ...removed];
+		if (changed.length === 0) return;
+		const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed);
+		this.#broadcast(wrapAwarenessUpdate(update), null);
+		if (origin !== 'bus') void this.#publish(BusKind.awareness, '', update);
+	};
+
+	#broadcast(frame: Uint8Array, except: Connection | null): void {
+		for (const conn of this.connections) if (conn !== except) conn.send(frame);
+	}
+
+	#enqueue(write: PendingWrite): void {
+		this.#queue.push(write);
+		this.#flushing ??= this.#flush();
+	}
+
+	/** Commits queued updates in batches, in arrival order, retrying until the store answers. */
+	async #flush(): Promise<void> {
+		let retryMs = PERSIST_RETRY_MIN_MS;
+		while (this.#queue.length > 0) {
+			const batch = this.#queue;
+			try {
+				await this.#deps.store.append(this.id, batch.map((w) => w.update), mergeEffects(batch));
+			} catch (error) {
+				if (this.#destroyed) break;
+				this.#deps.log.error(`[relay] room ${this.id}: storing ${batch.length} updates failed, retrying in ${retryMs} ms:`, error);
+				await new Promise((resolve) => setTimeout(resolve, retryMs));
+				retryMs = Math.min(retryMs * 2, PERSIST_RETRY_MAX_MS);
+				continue;
+			}
+			retryMs = PERSIST_RETRY_MIN_MS;
+			this.#queue = this.#queue.slice(batch.length);
+			this.#storedRows += 1;
+			for (const write of batch) {
+				advanceClocks(this.#durable, write.clocks);
+				void this.#publish(BusKind.update, write.userId, write.update);
+			}
+			this.#sendDurable();
+			if (this.#storedRows >= ROOM_UPDATE_ROWS_MERGE_AT) await this.#mergeStoredRows();
+		}
+		this.#flushing = null;
+		if (this.idle) this.#deps.onIdle(this);
+	}
+
+	async #mergeStoredRows(): Promise<void> {
+		try {
+			await this.#deps.store.mergeRows(this.id, ROOM_UPDATE_ROWS_MERGE_AT);
+			this.#storedRows = 1;
+		} catch (error) {
+			// Merging only saves space; the rows stay valid. Try again after more writes.
+			this.#deps.log.error(`[relay] room ${this.id}: merging stored updates failed:`, error);
+			this.#storedRows = 0;
+		}
+	}
+
+	#durableFrame(): Uint8Array {
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, MessageType.durable);
+		encoding.writeVarUint(encoder, this.#durable.size);
+		for (const [client, clock] of this.#durable) {
+			encoding.writeVarUint(encoder, client);
+			encoding.writeVarUint(encoder, clock);
+		}
+		return encoding.toUint8Array(encoder);
+	}
+
+	#sendDurable(): void {
+		let frame: Uint8Array | null = null;
+		for (const conn of this.connections) {
+			if (!conn.identity.extensions) continue;
+			frame ??= this.#durableFrame();
+			conn.send(frame);
+		}
+	}
+
+	async #publish(kind: BusKind, userId: string, data: Uint8Array): Promise<void> {
+		const encoder = encoding.createEncoder();
+		encoding.writeVarString(encoder, this.#deps.bus.instanceId);
+		encoding.writeVarUint(encoder, kind);
+		encoding.writeVarString(encoder, userId);
+		encoding.writeVarUint8Array(encoder, data);
+		try {
+			await this.#deps.bus.publish(roomChannel(this.id), encoding.toUint8Array(encoder));
+		} catch (error) {
+			// At-most-once by design: other instances' clients catch up from PostgreSQL on resync.
+			this.#deps.log.error(`[relay] room ${this.id}: publishing to the bus failed:`, error);
+		}
+	}
+
+	/** An update or awareness change committed and validated by another relay instance. */
+	#onBusMessage(payload: Uint8Array): void {
+		const decoder = decoding.createDecoder(payload);
+		if (decoding.readVarString(decoder) === this.#deps.bus.instanceId) return;
+		const kind = decoding.readVarUint(decoder);
+		const userId = decoding.readVarString(decoder);
+		const data = decoding.readVarUint8Array(decoder);
+		if (kind === BusKind.update) {
+			const clocks = updateClocks(data);
+			for (const client of clocks.keys()) if (!this.#index.clientOwners.has(client)) this.#index.clientOwners.set(client, userId);
+			this.#broadcast(encodeUpdateFrame(data), null);
+			Y.applyUpdate(this.doc, data, 'bus' satisfies ChangeOrigin);
+			advanceClocks(this.#durable, clocks);
+			this.#sendDurable();
+		} else if (kind === BusKind.awareness) {
+			awarenessProtocol.applyAwarenessUpdate(this.awareness, data, 'bus' satisfies ChangeOrigin);
+		}
+	}
+
+	#indexClientOwners(): void {
+		const messages = this.doc.getArray<ChatMessage>(MESSAGES_KEY);
+		const reads = this.doc.getMap<string>(READS_KEY);
+		for (const structs of this.doc.store.clients.values()) {
+			for (const struct of structs) {
+				if (!(struct instanceof Y.Item) || struct.deleted) continue;
+				if (struct.parent === messages && struct.content instanceof Y.ContentAny) {
+					const author = (struct.content.arr[0] as ChatMessage | undefined)?.author;
+					if (author) this.#index.clientOwners.set(struct.id.client, author);
+					break;
+				}
+				if (struct.parent === reads && struct.parentSub) {
+					this.#index.clientOwners.set(struct.id.client, struct.parentSub);
+					break;
+				}
+			}
+		}
+	}
+
+	/** Waits for queued writes to commit (bounded by the caller's timeout). */
+	async flushed(): Promise<void> {
+		while (this.#flushing) await this.#flushing;
+	}
+
+	/** Closes every socket with `code` and forgets the room. Safe to call twice. */
+	async destroy(code: number = CloseCode.goingAway, reason = 'room unloaded'): Promise<void> {
+		for (const conn of this.connections) conn.close(code, reason);
+		this.connections.clear();
+		await this.flushed();
+		if (this.#destroyed) return;
+		this.#destroyed = true;
+		this.awareness.off('update', this.#onAwarenessUpdate);
+		this.awareness.destroy();
+		this.doc.destroy();
+		const unsubscribe = this.#unsubscribe;
+		this.#unsubscribe = null;
+		if (unsubscribe) await unsubscribe();
+	}
+
+	/** Closes the sockets of one account (removed from the room, or signed out). */
+	disconnect(predicate: (conn: Connection) => boolean, code: number, reason: string): void {
+		for (const conn of [...this.connections]) {
+			if (predicate(conn)) {
+				conn.close(code, reason);
+				this.leave(conn);
+			}
+		}
+	}
+}
+
+const enum BusKind {
+	update = 0,
+	awareness = 1
+}
+
+export function roomChannel(roomId: string): string {
+	return `room:${roomId}`;
+}
+
+function encodeUpdateFrame(update: Uint8Array): Uint8Array {
+	const encoder = encoding.createEncoder();
+	encoding.writeVarUint(encoder, MessageType.sync);
+	syncProtocol.writeUpdate(encoder, update);
+	return encoding.toUint8Array(encoder);
+}
+
+function wrapAwarenessUpdate(update: Uint8Array): Uint8Array {
+	const encoder = encoding.createEncoder();
+	encoding.writeVarUint(encoder, MessageType.awareness);
+	encoding.writeVarUint8Array(encoder, update);
+	return encoding.toUint8Array(encoder);
+}
+
+function encodeAwarenessFrame(awareness: awarenessProtocol.Awareness, clients: number[]): Uint8Array {
+	return wrapAwarenessUpdate(awarenessProtocol.encodeAwarenessUpdate(awareness, clients));
+}
+
+/** The highest clock + 1 per client that an update carries. */
+function updateClocks(update: Uint8Array): Map<number, number> {
+	const clocks = new Map<number, number>();
+	for (const struct of Y.decodeUpdate(update).structs) {
+		const end = struct.id.clock + struct.length;
+		if (end > (clocks.get(struct.id.client) ?? 0)) clocks.set(struct.id.client, end);
+	}
+	return clocks;
+}
+
+function advanceClocks(target: Map<number, number>, clocks: Map<number, number>): void {
+	for (const [client, clock] of clocks) if (clock > (target.get(client) ?? 0)) target.set(client, clock);
+}
+
+function toPreview(message: ChatMessage, authorName: string): RoomPreview {
+	return {
+		id: message.id,
+		author: message.author,
+		authorName,
+		text: message.text.length > PREVIEW_MAX_CHARS ? `${message.text.slice(0, PREVIEW_MAX_CHARS - 1)}…` : message.text,
+		ts: message.ts
+	};
+}
+
+function mergeEffects(batch: PendingWrite[]): UpdateEffects {
+	const reads = new Map<string, string>();
+	let lastMessage: RoomPreview | null = null;
+	for (const { effects } of batch) {
+		lastMessage = effects.lastMessage ?? lastMessage;
+		for (const [userId, id] of effects.reads) if (!reads.has(userId) || reads.get(userId)! < id) reads.set(userId, id);
+	}
+	return { lastMessage, reads };
+}

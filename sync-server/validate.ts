@@ -1,0 +1,247 @@
+/**
+ * Decides whether one client update may enter a room. Yjs lets any writer change anything, so
+ * the relay decodes every update and admits it only when each part is something the sender may
+ * do (CONTRACT.md, "The room document"):
+ *  - append plain-JSON messages to `messages` whose `author` is the sender, with fresh ULID ids;
+ *  - write (and overwrite) the sender's own key of `reads`;
+ *  - repeat deletions the room already has (a client's sync step 2 carries its whole delete set).
+ * Nothing else: no other root types, no nested types, no removing messages, no other keys.
+ * The cost is proportional to the update, not to the document.
+ */
+import * as Y from 'yjs';
+import {
+	checkMessage,
+	isUlid,
+	MESSAGES_KEY,
+	READS_KEY,
+	type ChatMessage,
+	type MessageProblem
+} from '../src/lib/shared/schema';
+
+export type UpdateProblem =
+	| 'malformed'
+	| 'gc_or_skip'
+	| 'missing_dependency'
+	| 'unknown_parent'
+	| 'nested_type'
+	| 'foreign_client_id'
+	| 'bad_content'
+	| 'duplicate_id'
+	| 'other_users_key'
+	| 'forbidden_delete'
+	| MessageProblem;
+
+export interface Rejection {
+	problem: UpdateProblem;
+	detail: string;
+}
+
+export interface RoomIndex {
+	/** Message ids already in the room. */
+	messageIds: Set<string>;
+	/** Yjs client id → the account that first used it in this room. */
+	clientOwners: Map<number, string>;
+}
+
+/** What an admitted update adds, filled in by validateUpdate. */
+export interface Admitted {
+	messages: ChatMessage[];
+	clientIds: number[];
+	readId: string | null;
+	/** False when the update holds nothing the room lacks (a resync repeating known state). */
+	changes: boolean;
+}
+
+export function emptyAdmitted(): Admitted {
+	return { messages: [], clientIds: [], readId: null, changes: false };
+}
+
+interface Place {
+	root: string | null;
+	key: string | null;
+}
+
+type DecodedStruct = Y.Item | Y.GC | Y.Skip;
+
+/** Where an item lives: its root type and map key, following origins as Yjs's integrate does. */
+function placeOf(item: Y.Item, doc: Y.Doc, pending: Map<number, DecodedStruct[]>): Place | 'nested' | 'unknown' {
+	const seen = new Set<Y.Item>();
+	let current: Y.Item = item;
+	for (;;) {
+		const parent = current.parent as unknown;
+		if (parent instanceof Y.AbstractType) {
+			if (parent._item !== null) return 'nested';
+			return { root: rootName(doc, parent), key: current.parentSub };
+		}
+		if (typeof parent === 'string') return { root: parent, key: current.parentSub };
+		if (parent !== null) return 'nested'; // a parent given by id: an item of a nested type
+		// Parent and key are inherited from the left origin, else the right one (Item.integrate).
+		const ref = current.origin ?? current.rightOrigin;
+		if (ref === null) return 'unknown';
+		const target = findStruct(doc, pending, ref);
+		if (!(target instanceof Y.Item) || seen.has(target)) return 'unknown';
+		seen.add(target);
+		current = target;
+	}
+}
+
+function rootName(doc: Y.Doc, type: Y.AbstractType<unknown>): string | null {
+	// Root types are few (the schema has two), so a scan is cheaper than keeping a reverse map.
+	for (const [name, candidate] of doc.share) if (candidate === type) return name;
+	return null;
+}
+
+function findStruct(doc: Y.Doc, pending: Map<number, DecodedStruct[]>, id: Y.ID): DecodedStruct | null {
+	if (id.clock < Y.getState(doc.store, id.client)) {
+		return Y.getItem(doc.store, id) as DecodedStruct;
+	}
+	for (const struct of pending.get(id.client) ?? []) {
+		if (struct.id.clock <= id.clock && id.clock < struct.id.clock + struct.length) return struct;
+	}
+	return null;
+}
+
+/**
+ * Checks `update` (v1 encoding) from `userId` against the room's current state. Returns null when
+ * the whole update is allowed; any disallowed part rejects all of it.
+ * On success, returns via `admitted` the message ids and client ids the update adds.
+ */
+export function validateUpdate(
+	doc: Y.Doc,
+	index: RoomIndex,
+	userId: string,
+	update: Uint8Array,
+	now: number,
+	admitted: Admitted
+): Rejection | null {
+	let decoded: { structs: DecodedStruct[]; ds: { clients: Map<number, Array<{ clock: number; len: number }>> } };
+	try {
+		decoded = Y.decodeUpdate(update) as unknown as typeof decoded;
+	} catch (error) {
+		return { problem: 'malformed', detail: error instanceof Error ? error.message : 'undecodable update' };
+	}
+	const pending = new Map<number, DecodedStruct[]>();
+	const nextClock = new Map<number, number>();
+	const newIds = new Set<string>();
+	const newMessages: ChatMessage[] = [];
+	for (const struct of decoded.structs) {
+		const client = struct.id.client;
+		const owner = index.clientOwners.get(client);
+		if (owner !== undefined && owner !== userId) {
+			return { problem: 'foreign_client_id', detail: `client id ${client} belongs to another account` };
+		}
+		if (!(struct instanceof Y.Item)) {
+			return { problem: 'gc_or_skip', detail: 'clients may not send garbage-collected or skipped ranges' };
+		}
+		const expected = nextClock.get(client) ?? Y.getState(doc.store, client);
+		if (struct.id.clock > expected) {
+			return { problem: 'missing_dependency', detail: `client ${client} jumps from clock ${expected} to ${struct.id.clock}` };
+		}
+		const end = struct.id.clock + struct.length;
+		nextClock.set(client, Math.max(expected, end));
+		const list = pending.get(client) ?? [];
+		list.push(struct);
+		pending.set(client, list);
+		if (end <= expected) continue; // already in the room: Yjs skips it
+		const offset = expected - struct.id.clock;
+		const rejection = checkItem(struct, offset, doc, pending, index, userId, now, newIds, newMessages, admitted);
+		if (rejection) return rejection;
+		admitted.changes = true;
+		if (!admitted.clientIds.includes(client)) admitted.clientIds.push(client);
+	}
+	for (const [client, ranges] of decoded.ds.clients) {
+		for (const range of ranges) {
+			const outcome = checkDeleteRange(doc, pending, userId, client, range.clock, range.len);
+			if (outcome === 'new') admitted.changes = true;
+			else if (outcome !== 'known') return outcome;
+		}
+	}
+	admitted.messages.push(...newMessages);
+	return null;
+}
+
+function checkItem(
+	item: Y.Item,
+	offset: number,
+	doc: Y.Doc,
+	pending: Map<number, DecodedStruct[]>,
+	index: RoomIndex,
+	userId: string,
+	now: number,
+	newIds: Set<string>,
+	newMessages: ChatMessage[],
+	admitted: Admitted
+): Rejection | null {
+	const place = placeOf(item, doc, pending);
+	if (place === 'nested') return { problem: 'nested_type', detail: 'nested shared types are not part of the schema' };
+	if (place === 'unknown' || place.root === null) {
+		return { problem: 'unknown_parent', detail: 'the item attaches to nothing the room knows' };
+	}
+	const content = item.content;
+	if (place.root === MESSAGES_KEY) {
+		if (place.key !== null) return { problem: 'bad_content', detail: 'messages is an array, not a map' };
+		if (!(content instanceof Y.ContentAny)) {
+			return { problem: 'bad_content', detail: 'messages holds plain JSON objects only' };
+		}
+		for (const value of content.arr.slice(offset)) {
+			const problem = checkMessage(value, now);
+			if (problem) return { problem, detail: `message rejected: ${problem}` };
+			const message = value as { id: string; author: string };
+			if (message.author !== userId) {
+				return { problem: 'bad_author', detail: 'a message must carry its sender as author' };
+			}
+			if (index.messageIds.has(message.id) || newIds.has(message.id)) {
+				return { problem: 'duplicate_id', detail: `message id ${message.id} is already used` };
+			}
+			newIds.add(message.id);
+			newMessages.push(value as ChatMessage);
+		}
+		return null;
+	}
+	if (place.root === READS_KEY) {
+		if (place.key !== userId) return { problem: 'other_users_key', detail: 'reads: only your own key' };
+		if (content instanceof Y.ContentDeleted) return null; // an own value overwritten before it was sent
+		if (!(content instanceof Y.ContentAny) || content.arr.length !== 1 || !isUlid(content.arr[0])) {
+			return { problem: 'bad_content', detail: 'reads values are message ids' };
+		}
+		admitted.readId = content.arr[0] as string;
+		return null;
+	}
+	return { problem: 'unknown_parent', detail: `"${place.root}" is not part of the room schema` };
+}
+
+/**
+ * A deletion is allowed when the room already has it ('known'), or when it retires an own `reads`
+ * value ('new').
+ */
+function checkDeleteRange(
+	doc: Y.Doc,
+	pending: Map<number, DecodedStruct[]>,
+	userId: string,
+	client: number,
+	clock: number,
+	len: number
+): Rejection | 'known' | 'new' {
+	const end = clock + len;
+	let at = clock;
+	let outcome: 'known' | 'new' = 'known';
+	while (at < end) {
+		const id = Y.createID(client, at);
+		const struct = findStruct(doc, pending, id);
+		if (struct === null) return { problem: 'forbidden_delete', detail: 'deletes something the room does not have' };
+		const inRoom = at < Y.getState(doc.store, client);
+		if (struct instanceof Y.Item) {
+			const alreadyDeleted = inRoom && struct.deleted;
+			if (!alreadyDeleted) {
+				const place = placeOf(struct, doc, pending);
+				const ownRead = place !== null && place !== 'nested' && place !== 'unknown' && place.root === READS_KEY && place.key === userId;
+				if (!ownRead) return { problem: 'forbidden_delete', detail: 'only the relay removes messages' };
+				outcome = 'new';
+			}
+		} else if (!inRoom) {
+			return { problem: 'forbidden_delete', detail: 'deletes something the room does not have' };
+		}
+		at = struct.id.clock + struct.length;
+	}
+	return outcome;
+}
