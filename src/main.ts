@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startChat, type Chat } from './lib/server/boot';
-import { ConfigError, readConfig, type Config } from './lib/server/config';
+import { ConfigError, readConfig, withBoundAppPort, type Config } from './lib/server/config';
 import { DataDirLockedError } from './lib/server/instance-lock';
 import { setServices } from './lib/server/services';
 
@@ -22,17 +22,32 @@ export interface RunningApp {
 }
 
 /** Starts both servers; used by main below and by tests (with PORT=0, RELAY_PORT=0). */
-export async function startApp(config: Config): Promise<RunningApp> {
-	const chat = await startChat(config);
-	setServices(chat.services);
-	const handlerUrl = new URL('../build/handler.js', import.meta.url).href;
-	const { handler } = (await import(handlerUrl)) as { handler: Handler };
-	const server = createServer(handler);
+export async function startApp(requested: Config): Promise<RunningApp> {
+	let handler: Handler | null = null;
+	const server = createServer((req, res) => {
+		if (handler) return handler(req, res);
+		res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+		res.end(JSON.stringify({ error: { code: 'starting', message: 'the app is starting' } }));
+	});
+	// Bind first: with PORT=0 the derived ORIGIN (CSRF check, relay allowlist) needs the real port.
 	await new Promise<void>((resolve, reject) => {
 		server.once('error', reject);
-		server.listen(config.port, config.host, () => resolve());
+		server.listen(requested.port, requested.host, () => resolve());
 	});
 	const port = (server.address() as AddressInfo).port;
+	const config = withBoundAppPort(requested, port);
+	// adapter-node reads ORIGIN when its handler loads; without it, it assumes https.
+	process.env.ORIGIN = config.origin;
+	let chat: Chat;
+	try {
+		chat = await startChat(config);
+	} catch (error) {
+		server.close();
+		throw error;
+	}
+	setServices(chat.services);
+	const handlerUrl = new URL('../build/handler.js', import.meta.url).href;
+	handler = ((await import(handlerUrl)) as { handler: Handler }).handler;
 	let closing: Promise<void> | null = null;
 	const close = (): Promise<void> =>
 		(closing ??= (async () => {

@@ -19,6 +19,8 @@ export interface Config {
 	/** False when PUBLIC_RELAY_URL was derived from HOST and RELAY_PORT (then the bound port wins). */
 	publicRelayUrlExplicit: boolean;
 	origin: string;
+	/** False when ORIGIN was derived from HOST and PORT (then the bound port wins). */
+	originExplicit: boolean;
 	/** Origins whose pages may open relay sockets and post to the JSON API. */
 	allowedOrigins: string[];
 	liveMessagesMax: number;
@@ -85,6 +87,19 @@ function loopbackTwins(origin: string): string[] {
 	return twins;
 }
 
+function allowedOrigins(origin: string, extra: string[]): string[] {
+	return [...new Set([...loopbackTwins(origin), ...extra])];
+}
+
+/** The configuration once the app's port is bound (PORT=0 picks one): a derived ORIGIN follows it. */
+export function withBoundAppPort(config: Config, port: number): Config {
+	if (config.originExplicit || config.port === port) return config;
+	const url = new URL(config.origin);
+	url.port = String(port);
+	const extra = config.allowedOrigins.filter((o) => !loopbackTwins(config.origin).includes(o));
+	return { ...config, port, origin: url.origin, allowedOrigins: allowedOrigins(url.origin, extra) };
+}
+
 export function readConfig(env: Env = process.env, cwd = process.cwd()): Config {
 	const host = env.HOST || '127.0.0.1';
 	const port = readPort(env, 'PORT', 3000);
@@ -121,7 +136,8 @@ export function readConfig(env: Env = process.env, cwd = process.cwd()): Config 
 			readUrl(env, 'PUBLIC_RELAY_URL', ['ws:', 'wss:']) ?? `ws://${urlHost}:${relayPort}`,
 		publicRelayUrlExplicit: Boolean(env.PUBLIC_RELAY_URL),
 		origin,
-		allowedOrigins: [...new Set([...loopbackTwins(origin), ...extraOrigins])],
+		originExplicit: Boolean(env.ORIGIN),
+		allowedOrigins: allowedOrigins(origin, extraOrigins),
 		liveMessagesMax: readPositiveInt(env, 'LIVE_MESSAGES_MAX', 1000),
 		dynamodbTable: env.DYNAMODB_TABLE || 'chat_history',
 		relayTokenTtlMs: readPositiveInt(env, 'RELAY_TOKEN_TTL_MS', 10 * 60_000),

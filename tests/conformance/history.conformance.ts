@@ -1,0 +1,162 @@
+/**
+ * One behavioural contract for every HistoryStore: run against the embedded dynalite always and
+ * against a real DynamoDB endpoint when one is configured. `openStore` is called once per suite
+ * and must return a store whose table exists; room ids are unique per test, so a shared table
+ * holds many runs without interference.
+ */
+import { randomUUID } from 'node:crypto';
+import { monotonicFactory } from 'ulid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HistoryEntry, HistoryStore } from '../../src/lib/server/history/history-store';
+import type { ChatMessage } from '../../src/lib/shared/schema';
+
+const PAGE_LIMIT = 100;
+const nextUlid = monotonicFactory();
+
+function room(label: string): string {
+	return `${label}-${randomUUID()}`;
+}
+
+/** Fixed-width keys sort lexicographically in numeric order, like the relay's real keys. */
+function keyAt(index: number): string {
+	return String(index).padStart(8, '0');
+}
+
+function makeEntries(count: number, label = 'message'): HistoryEntry[] {
+	return Array.from({ length: count }, (_, index) => {
+		const message: ChatMessage = {
+			id: nextUlid(),
+			author: 'user-1',
+			ts: 1_700_000_000_000 + index,
+			kind: 'text',
+			text: `${label} ${index}`
+		};
+		return { key: keyAt(index), message };
+	});
+}
+
+/** Pages back from the newest entry to the first, returning every entry oldest first. */
+async function readAllBackwards(
+	store: HistoryStore,
+	roomId: string,
+	limit: number
+): Promise<{ entries: HistoryEntry[]; pageSizes: number[] }> {
+	const pages: HistoryEntry[][] = [];
+	let before: string | null = null;
+	do {
+		const page = await store.pageBefore(roomId, before, limit);
+		pages.unshift(page.entries);
+		before = page.nextBeforeKey;
+	} while (before !== null && pages.length < 1_000);
+	return { entries: pages.flat(), pageSizes: pages.map((p) => p.length).reverse() };
+}
+
+export function describeHistoryConformance(name: string, openStore: () => Promise<HistoryStore>): void {
+	describe(`HistoryStore conformance: ${name}`, () => {
+		let store: HistoryStore;
+
+		beforeAll(async () => {
+			store = await openStore();
+		});
+
+		afterAll(async () => {
+			await store?.close();
+		});
+
+		it('answers ping', async () => {
+			await expect(store.ping()).resolves.toBeUndefined();
+		});
+
+		it('returns an empty first page for an empty room', async () => {
+			const roomId = room('empty');
+			expect(await store.pageBefore(roomId, null, PAGE_LIMIT)).toEqual({ entries: [], nextBeforeKey: null });
+			expect(await store.pageBefore(roomId, keyAt(5), PAGE_LIMIT)).toEqual({
+				entries: [],
+				nextBeforeKey: null
+			});
+		});
+
+		it('pages back across 250 entries, returning each exactly once and in order', async () => {
+			const roomId = room('paging');
+			const entries = makeEntries(250);
+			await store.putEntries(roomId, entries);
+
+			const { entries: read, pageSizes } = await readAllBackwards(store, roomId, PAGE_LIMIT);
+
+			expect(pageSizes).toEqual([100, 100, 50]);
+			expect(read).toEqual(entries);
+		});
+
+		it('returns each page oldest first and names its oldest key as the next cursor', async () => {
+			const roomId = room('cursor');
+			await store.putEntries(roomId, makeEntries(10));
+
+			const newest = await store.pageBefore(roomId, null, 4);
+			expect(newest.entries.map((e) => e.key)).toEqual([keyAt(6), keyAt(7), keyAt(8), keyAt(9)]);
+			expect(newest.nextBeforeKey).toBe(keyAt(6));
+
+			const older = await store.pageBefore(roomId, keyAt(6), 4);
+			expect(older.entries.map((e) => e.key)).toEqual([keyAt(2), keyAt(3), keyAt(4), keyAt(5)]);
+		});
+
+		it('ends with a null cursor when a full page reaches the first message', async () => {
+			const roomId = room('exact');
+			await store.putEntries(roomId, makeEntries(PAGE_LIMIT));
+
+			const page = await store.pageBefore(roomId, null, PAGE_LIMIT);
+
+			expect(page.entries).toHaveLength(PAGE_LIMIT);
+			expect(page.nextBeforeKey).toBeNull();
+		});
+
+		it('stores re-put entries once', async () => {
+			const roomId = room('idempotent');
+			const entries = makeEntries(30);
+			await store.putEntries(roomId, entries);
+			await store.putEntries(roomId, entries);
+			await store.putEntries(roomId, [...entries.slice(20), ...entries.slice(25)]);
+
+			const { entries: read } = await readAllBackwards(store, roomId, PAGE_LIMIT);
+
+			expect(read).toEqual(entries);
+		});
+
+		it('keeps rooms apart', async () => {
+			const [first, second] = [room('first'), room('second')];
+			const firstEntries = makeEntries(5, 'first');
+			const secondEntries = makeEntries(7, 'second');
+			await store.putEntries(first, firstEntries);
+			await store.putEntries(second, secondEntries);
+
+			expect((await store.pageBefore(first, null, PAGE_LIMIT)).entries).toEqual(firstEntries);
+			expect((await store.pageBefore(second, null, PAGE_LIMIT)).entries).toEqual(secondEntries);
+
+			expect(await store.purgeBatch(first, PAGE_LIMIT)).toBe(5);
+			expect((await store.pageBefore(second, null, PAGE_LIMIT)).entries).toEqual(secondEntries);
+		});
+
+		it('purges a room in batches until it is empty', async () => {
+			const roomId = room('purge');
+			await store.putEntries(roomId, makeEntries(60));
+
+			const deleted: number[] = [];
+			for (let batch = 0; batch < 10; batch++) {
+				const count = await store.purgeBatch(roomId, 25);
+				deleted.push(count);
+				if (count === 0) break;
+			}
+
+			expect(deleted).toEqual([25, 25, 10, 0]);
+			expect(await store.pageBefore(roomId, null, PAGE_LIMIT)).toEqual({ entries: [], nextBeforeKey: null });
+		});
+
+		it('refuses an entry that is not a valid message', async () => {
+			const roomId = room('invalid');
+			const [entry] = makeEntries(1);
+			const bad = { key: entry.key, message: { ...entry.message, text: '' } };
+
+			await expect(store.putEntries(roomId, [bad])).rejects.toThrow(/bad_text/);
+			expect((await store.pageBefore(roomId, null, PAGE_LIMIT)).entries).toEqual([]);
+		});
+	});
+}

@@ -1,0 +1,78 @@
+/** A tiny cookie-keeping HTTP client for the API, one per simulated user. */
+import type { Room, SyncDescriptor, User } from '../../src/lib/shared/api-types';
+
+export interface ApiAnswer<T = any> {
+	status: number;
+	body: T;
+	headers: Headers;
+}
+
+let counter = 0;
+/** A username no other test (or earlier run on a shared database) has used. */
+export function uniqueName(prefix = 'user'): string {
+	counter += 1;
+	return `${prefix}${Date.now().toString(36)}${process.pid.toString(36)}${counter}`.slice(0, 32);
+}
+
+export class ApiClient {
+	readonly baseUrl: string;
+	cookie: string | null = null;
+	user: User | null = null;
+
+	constructor(baseUrl: string) {
+		this.baseUrl = baseUrl;
+	}
+
+	async request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiAnswer<T>> {
+		const response = await fetch(this.baseUrl + path, {
+			method,
+			headers: {
+				...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+				...(this.cookie ? { cookie: this.cookie } : {}),
+				...headers
+			},
+			body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+			redirect: 'manual'
+		});
+		const setCookie = response.headers.get('set-cookie');
+		if (setCookie) {
+			const pair = setCookie.split(';')[0];
+			this.cookie = pair.endsWith('=') ? null : pair;
+		}
+		const text = await response.text();
+		let parsed: unknown = null;
+		if (text) {
+			try {
+				parsed = JSON.parse(text);
+			} catch {
+				parsed = text;
+			}
+		}
+		return { status: response.status, body: parsed as T, headers: response.headers };
+	}
+
+	async signup(username = uniqueName(), password = 'correct horse battery', displayName?: string): Promise<User> {
+		const answer = await this.request('POST', '/api/auth/signup', { username, password, displayName });
+		if (answer.status !== 201) throw new Error(`signup failed: ${answer.status} ${JSON.stringify(answer.body)}`);
+		this.user = answer.body.user;
+		return answer.body.user;
+	}
+
+	async openDirect(username: string): Promise<Room> {
+		const answer = await this.request('POST', '/api/rooms', { kind: 'direct', with: username });
+		if (answer.status !== 201 && answer.status !== 200) throw new Error(`direct failed: ${answer.status}`);
+		return answer.body.room;
+	}
+
+	async createGroup(name: string, members: string[]): Promise<Room> {
+		const answer = await this.request('POST', '/api/rooms', { kind: 'group', name, members });
+		if (answer.status !== 201) throw new Error(`group failed: ${answer.status} ${JSON.stringify(answer.body)}`);
+		return answer.body.room;
+	}
+
+	async descriptor(roomId: string): Promise<SyncDescriptor> {
+		const answer = await this.request<SyncDescriptor>('GET', `/api/rooms/${roomId}/sync`);
+		if (answer.status !== 200) throw new Error(`sync descriptor failed: ${answer.status}`);
+		return answer.body;
+	}
+}

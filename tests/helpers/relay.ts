@@ -1,0 +1,140 @@
+/**
+ * An in-process relay on port 0 against a real database (PGlite in memory, or the PostgreSQL of
+ * DATABASE_URL) with the in-process bus, plus helpers that make accounts, rooms and clients.
+ */
+import { WebsocketProvider } from 'y-websocket';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { ulid } from 'ulid';
+import { MemoryBus } from '../../src/lib/server/bus/memory-bus';
+import type { Bus } from '../../src/lib/server/bus/bus';
+import type { Database } from '../../src/lib/server/db/database';
+import { migrate } from '../../src/lib/server/db/migrate';
+import { openPglite } from '../../src/lib/server/db/pglite';
+import { openPostgres } from '../../src/lib/server/db/postgres';
+import { MIGRATIONS_DIR } from '../../src/lib/server/boot';
+import { MemoryPresence } from '../../src/lib/server/presence/memory-presence';
+import { RelayTokenSigner } from '../../src/lib/server/relay-token';
+import { createGroupRoom } from '../../src/lib/server/rooms';
+import { createSession, generateSessionToken, sessionIdFromToken } from '../../src/lib/server/sessions';
+import { createUser } from '../../src/lib/server/users';
+import { createLogger } from '../../sync-server/log';
+import { Relay } from '../../sync-server/relay';
+import { uniqueName } from './api';
+
+export const TEST_ORIGIN = 'http://app.test';
+
+export async function openTestDatabase(): Promise<Database> {
+	const db = process.env.DATABASE_URL ? await openPostgres(process.env.DATABASE_URL, 4) : await openPglite(null);
+	await migrate(db, MIGRATIONS_DIR);
+	return db;
+}
+
+export interface TestAccount {
+	id: string;
+	name: string;
+	sessionToken: string;
+	sessionId: string;
+}
+
+export class RelayHarness {
+	readonly db: Database;
+	readonly bus: Bus;
+	readonly tokens: RelayTokenSigner;
+	relay: Relay;
+	url = '';
+	readonly #providers: WebsocketProvider[] = [];
+
+	private constructor(db: Database, bus: Bus, tokens: RelayTokenSigner, relay: Relay) {
+		this.db = db;
+		this.bus = bus;
+		this.tokens = tokens;
+		this.relay = relay;
+	}
+
+	static async start(db?: Database): Promise<RelayHarness> {
+		const database = db ?? (await openTestDatabase());
+		const tokens = await RelayTokenSigner.load(database);
+		const bus = new MemoryBus();
+		const harness = new RelayHarness(database, bus, tokens, RelayHarness.#newRelay(database, bus, tokens));
+		harness.url = `ws://127.0.0.1:${await harness.relay.listen(0, '127.0.0.1')}`;
+		return harness;
+	}
+
+	static #newRelay(db: Database, bus: Bus, tokens: RelayTokenSigner): Relay {
+		return new Relay({
+			db,
+			bus,
+			presence: new MemoryPresence(),
+			tokens,
+			allowedOrigins: [TEST_ORIGIN],
+			log: createLogger('silent')
+		});
+	}
+
+	/** Closes the relay and starts a fresh one on the same database (a restart). */
+	async restart(): Promise<void> {
+		await this.relay.close();
+		this.relay = RelayHarness.#newRelay(this.db, this.bus, this.tokens);
+		this.url = `ws://127.0.0.1:${await this.relay.listen(0, '127.0.0.1')}`;
+	}
+
+	async account(): Promise<TestAccount> {
+		const name = uniqueName('u');
+		const user = await createUser(this.db, { username: name, displayName: name, passwordHash: 'unused' });
+		const sessionToken = generateSessionToken();
+		await createSession(this.db, sessionToken, user!.id);
+		return { id: user!.id, name, sessionToken, sessionId: sessionIdFromToken(sessionToken) };
+	}
+
+	async room(members: TestAccount[]): Promise<string> {
+		return createGroupRoom(this.db, members[0].id, 'test room', members.slice(1).map((m) => m.id));
+	}
+
+	token(account: TestAccount, roomId: string, ttlMs = 60_000): string {
+		return this.tokens.sign({ userId: account.id, roomId, sessionId: account.sessionId, exp: Date.now() + ttlMs });
+	}
+
+	/** A stock y-websocket provider, as a bot in Node would use it. */
+	provider(account: TestAccount, roomId: string, params: Record<string, string> = {}): { doc: Y.Doc; provider: WebsocketProvider } {
+		const doc = new Y.Doc();
+		const provider = new WebsocketProvider(this.url, roomId, doc, {
+			params: { token: this.token(account, roomId), ...params },
+			WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+			disableBc: true,
+			maxBackoffTime: 200
+		});
+		this.#providers.push(provider);
+		return { doc, provider };
+	}
+
+	async close(): Promise<void> {
+		for (const p of this.#providers) p.destroy();
+		await this.relay.close();
+		await this.bus.close();
+		await this.db.close();
+	}
+}
+
+export function chatMessage(author: string, text: string) {
+	return { id: ulid(), author, ts: Date.now(), kind: 'text' as const, text };
+}
+
+/** Opens a raw socket and resolves with the HTTP status of a refused upgrade, or 101. */
+export function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+	return new Promise((resolve, reject) => {
+		const ws = new WebSocket(url, { headers });
+		ws.on('open', () => {
+			ws.close();
+			resolve({ status: 101, body: '' });
+		});
+		ws.on('unexpected-response', (_req, res) => {
+			let body = '';
+			res.on('data', (c) => (body += c));
+			res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+		});
+		ws.on('error', (error) => {
+			if (!String(error.message).includes('Unexpected server response')) reject(error);
+		});
+	});
+}

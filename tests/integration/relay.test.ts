@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import * as encoding from 'lib0/encoding';
+import * as decoding from 'lib0/decoding';
+import * as syncProtocol from 'y-protocols/sync';
+import { publishControl } from '../../src/lib/server/bus/control';
+import { removeMember } from '../../src/lib/server/rooms';
+import { pageMessages } from '../../src/lib/server/messages';
+import { CloseCode, MessageType, RELAY_MAX_FRAME_BYTES } from '../../sync-server/protocol';
+import { chatMessage, RelayHarness, TEST_ORIGIN, upgradeStatus, type TestAccount } from '../helpers/relay';
+import { waitFor } from '../helpers/wait';
+
+let h: RelayHarness;
+
+beforeAll(async () => {
+	h = await RelayHarness.start();
+});
+
+afterAll(async () => {
+	await h.close();
+});
+
+function texts(doc: Y.Doc): string[] {
+	return doc.getArray<{ text: string }>('messages').toArray().map((m) => m.text);
+}
+
+async function twoMembers(): Promise<{ alice: TestAccount; bob: TestAccount; roomId: string }> {
+	const alice = await h.account();
+	const bob = await h.account();
+	return { alice, bob, roomId: await h.room([alice, bob]) };
+}
+
+function closeEvent(provider: { ws: WebSocket | null } & { on: Function }): Promise<{ code: number; reason: string }> {
+	return new Promise((resolve) => {
+		(provider as any).on('connection-close', (event: any) => resolve({ code: event?.code, reason: String(event?.reason ?? '') }));
+	});
+}
+
+describe('relay sync', () => {
+	it('lets two stock WebsocketProviders exchange messages in a room', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const a = h.provider(alice, roomId);
+		const b = h.provider(bob, roomId);
+		a.doc.getArray('messages').push([chatMessage(alice.id, 'hello bob')]);
+		await waitFor(() => texts(b.doc).includes('hello bob'), 5000, 'bob receives');
+		b.doc.getArray('messages').push([chatMessage(bob.id, 'hi alice')]);
+		await waitFor(() => texts(a.doc).includes('hi alice'), 5000, 'alice receives');
+		expect(texts(a.doc)).toEqual(texts(b.doc));
+	});
+
+	it('stores accepted messages so they survive a relay restart, with the senders gone', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const a = h.provider(alice, roomId);
+		a.doc.getArray('messages').push([chatMessage(alice.id, 'kept 1'), chatMessage(alice.id, 'kept 2')]);
+		await waitFor(async () => (await pageMessages(h.db, roomId, null, 10)).messages.length === 2, 5000, 'stored');
+		a.provider.destroy();
+		await h.restart();
+		const b = h.provider(bob, roomId);
+		await waitFor(() => texts(b.doc).length === 2, 5000, 'bob loads the history from the store');
+		expect(texts(b.doc)).toEqual(['kept 1', 'kept 2']);
+	});
+
+	it('stamps awareness with the account, whatever the client claims', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const a = h.provider(alice, roomId);
+		const b = h.provider(bob, roomId);
+		a.provider.awareness.setLocalState({ user: { id: bob.id, name: 'I am Bob' }, typing: true });
+		await waitFor(() => b.provider.awareness.getStates().has(a.doc.clientID), 5000, 'bob sees alice');
+		const state = b.provider.awareness.getStates().get(a.doc.clientID)!;
+		expect(state.user).toEqual({ id: alice.id, name: alice.name });
+		expect(state.typing).toBe(true);
+	});
+
+	it('sends durable acknowledgements to clients that opt in, after the commit', async () => {
+		const { alice, roomId } = await twoMembers();
+		const ws = new WebSocket(`${h.url}/${roomId}?token=${h.token(alice, roomId)}&ext=1`);
+		const durable: Array<Map<number, number>> = [];
+		ws.on('message', (data: Buffer) => {
+			const decoder = decoding.createDecoder(new Uint8Array(data));
+			if (decoding.readVarUint(decoder) !== MessageType.durable) return;
+			const sv = new Map<number, number>();
+			const n = decoding.readVarUint(decoder);
+			for (let i = 0; i < n; i++) sv.set(decoding.readVarUint(decoder), decoding.readVarUint(decoder));
+			durable.push(sv);
+		});
+		await new Promise((r) => ws.once('open', r));
+		const doc = new Y.Doc();
+		doc.getArray('messages').push([chatMessage(alice.id, 'ack me')]);
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, MessageType.sync);
+		syncProtocol.writeUpdate(encoder, Y.encodeStateAsUpdate(doc));
+		ws.send(encoding.toUint8Array(encoder));
+		await waitFor(() => durable.some((sv) => (sv.get(doc.clientID) ?? 0) >= 1), 5000, 'durable ack');
+		// By the time the ack arrived, the message is in PostgreSQL.
+		expect((await pageMessages(h.db, roomId, null, 10)).messages.map((m) => m.text)).toEqual(['ack me']);
+		ws.close();
+	});
+});
+
+describe('relay authorization', () => {
+	it('refuses an upgrade without credentials (401), from a non-member (404) and from a foreign origin (403)', async () => {
+		const { alice, roomId } = await twoMembers();
+		const outsider = await h.account();
+		expect((await upgradeStatus(`${h.url}/${roomId}`)).status).toBe(401);
+		const refused = await upgradeStatus(`${h.url}/${roomId}?token=${h.token(outsider, roomId)}`);
+		expect(refused.status).toBe(404);
+		expect(JSON.parse(refused.body).error.code).toBe('room_not_found');
+		const foreign = await upgradeStatus(`${h.url}/${roomId}?token=${h.token(alice, roomId)}`, { origin: 'http://evil.test' });
+		expect(foreign.status).toBe(403);
+		expect((await upgradeStatus(`${h.url}/${roomId}?token=${h.token(alice, roomId)}`, { origin: TEST_ORIGIN })).status).toBe(101);
+	});
+
+	it('refuses tampered, expired and other-room tokens', async () => {
+		const { alice, roomId } = await twoMembers();
+		const otherRoom = await h.room([alice]);
+		const token = h.token(alice, roomId);
+		const tampered = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
+		expect((await upgradeStatus(`${h.url}/${roomId}?token=${tampered}`)).status).toBe(401);
+		expect((await upgradeStatus(`${h.url}/${roomId}?token=${h.token(alice, roomId, -1)}`)).status).toBe(401);
+		expect((await upgradeStatus(`${h.url}/${otherRoom}?token=${token}`)).status).toBe(401);
+	});
+
+	it('accepts the session cookie instead of a token', async () => {
+		const { alice, roomId } = await twoMembers();
+		expect((await upgradeStatus(`${h.url}/${roomId}`, { cookie: `session=${alice.sessionToken}` })).status).toBe(101);
+		expect((await upgradeStatus(`${h.url}/${roomId}`, { cookie: 'session=forged' })).status).toBe(401);
+	});
+
+	it('cuts a removed member off within a second', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const b = h.provider(bob, roomId);
+		await waitFor(() => b.provider.wsconnected, 5000, 'bob connected');
+		const closed = closeEvent(b.provider as any);
+		const removedAt = Date.now();
+		await removeMember(h.db, roomId, bob.id);
+		await publishControl(h.bus, { type: 'member-removed', roomId, userId: bob.id });
+		const event = await closed;
+		expect(event.code).toBe(CloseCode.forbidden);
+		expect(Date.now() - removedAt).toBeLessThan(1000);
+		// Reconnecting is refused: he is no longer a member.
+		expect((await upgradeStatus(`${h.url}/${roomId}?token=${h.token(bob, roomId)}`)).status).toBe(404);
+		expect(alice.id).not.toBe(bob.id);
+	});
+
+	it('closes a signed-out session\'s sockets', async () => {
+		const { alice, roomId } = await twoMembers();
+		const a = h.provider(alice, roomId);
+		await waitFor(() => a.provider.wsconnected, 5000, 'connected');
+		const closed = closeEvent(a.provider as any);
+		await publishControl(h.bus, { type: 'session-revoked', sessionId: alice.sessionId });
+		expect((await closed).code).toBe(CloseCode.unauthorized);
+	});
+});
+
+describe('relay refusals', () => {
+	it('refuses a message written as another author: no other client and no store sees it', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const a = h.provider(alice, roomId);
+		const b = h.provider(bob, roomId);
+		await waitFor(() => a.provider.synced && b.provider.synced, 5000, 'synced');
+		const closed = closeEvent(a.provider as any);
+		a.doc.getArray('messages').push([chatMessage(bob.id, 'forged')]);
+		const event = await closed;
+		expect(event.code).toBe(CloseCode.rejectedUpdate);
+		expect(event.reason).toContain('bad_author');
+		// A legitimate message afterwards proves bob's copy is live, and that the forgery never reached it.
+		const c = h.provider(alice, roomId);
+		await waitFor(() => c.provider.synced, 5000, 'fresh client synced');
+		expect(texts(c.doc)).toEqual([]);
+		expect((await pageMessages(h.db, roomId, null, 10)).messages).toEqual([]);
+		expect(texts(b.doc)).toEqual([]);
+		a.provider.destroy();
+	});
+
+	it('closes a socket that sends a frame above the size limit (1009)', async () => {
+		const { alice, roomId } = await twoMembers();
+		const ws = new WebSocket(`${h.url}/${roomId}?token=${h.token(alice, roomId)}`);
+		await new Promise((r) => ws.once('open', r));
+		const code = new Promise<number>((r) => ws.once('close', (c) => r(c)));
+		ws.send(new Uint8Array(RELAY_MAX_FRAME_BYTES + 1));
+		expect(await code).toBe(CloseCode.tooLarge);
+	});
+
+	it('closes a socket that sends garbage, and keeps serving the room', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const ws = new WebSocket(`${h.url}/${roomId}?token=${h.token(alice, roomId)}`);
+		await new Promise((r) => ws.once('open', r));
+		const code = new Promise<number>((r) => ws.once('close', (c) => r(c)));
+		ws.send(new Uint8Array([0, 9, 9, 9]));
+		expect(await code).toBe(CloseCode.malformed);
+		const a = h.provider(alice, roomId);
+		const b = h.provider(bob, roomId);
+		a.doc.getArray('messages').push([chatMessage(alice.id, 'still here')]);
+		await waitFor(() => texts(b.doc).includes('still here'), 5000, 'room still works');
+	});
+});
