@@ -43,7 +43,7 @@ export const handle: Handle = async ({ event, resolve }) => {
 	let response: Response;
 	try {
 		const services = await getServices();
-		if (isApi && !SAFE_METHODS.has(request.method) && crossSiteRequest(request, url, services.config.allowedOrigins)) {
+		if (!SAFE_METHODS.has(request.method) && crossSiteRequest(request, url, services.config.allowedOrigins)) {
 			throw new ApiError(403, 'cross_site_request', 'cross-site requests are not allowed');
 		}
 		const token = cookies.get(SESSION_COOKIE);

@@ -63,6 +63,8 @@ export async function startApp(requested: Config): Promise<RunningApp> {
 }
 
 async function main(): Promise<void> {
+	// The pinned AWS SDK supports Node 20; its warning is about releases after January 2027.
+	process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 	let config: Config;
 	try {
 		config = readConfig();

@@ -58,6 +58,13 @@ export class ApiClient {
 		return answer.body.user;
 	}
 
+	async login(username: string, password = 'correct horse battery'): Promise<User> {
+		const answer = await this.request('POST', '/api/auth/login', { username, password });
+		if (answer.status !== 200) throw new Error(`login failed: ${answer.status} ${JSON.stringify(answer.body)}`);
+		this.user = answer.body.user;
+		return answer.body.user;
+	}
+
 	async openDirect(username: string): Promise<Room> {
 		const answer = await this.request('POST', '/api/rooms', { kind: 'direct', with: username });
 		if (answer.status !== 201 && answer.status !== 200) throw new Error(`direct failed: ${answer.status}`);

@@ -45,7 +45,9 @@ export class RedisBus implements Bus {
 		this.instanceId = options.instanceId ?? randomUUID();
 		this.reportError = options.onError ?? logBusError;
 		this.publisher = new Redis(options.url, { connectionName: `bus-pub-${this.instanceId}` });
-		this.subscriber = new Redis(options.url, { connectionName: `bus-sub-${this.instanceId}` });
+		// No CLIENT SETINFO on the subscriber: ioredis 5.x sends it while a SUBSCRIBE may already be
+		// queued, and Redis refuses non-subscriber commands then (ioredis issue 2037).
+		this.subscriber = new Redis(options.url, { connectionName: `bus-sub-${this.instanceId}`, disableClientInfo: true });
 		// Without a listener ioredis prints "Unhandled error event"; it keeps reconnecting either way.
 		this.publisher.on('error', (error: unknown) => this.reportError(error, 'publisher connection'));
 		this.subscriber.on('error', (error: unknown) => this.reportError(error, 'subscriber connection'));
