@@ -12,7 +12,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import type { Bus } from '../src/lib/server/bus/bus';
 import type { RoomPreview } from '../src/lib/shared/api-types';
-import { MESSAGES_KEY, READS_KEY, type ChatMessage } from '../src/lib/shared/schema';
+import { MESSAGES_KEY, PER_USER_KEYS, type ChatMessage } from '../src/lib/shared/schema';
 import type { Connection } from './connection';
 import type { DocStore, UpdateEffects } from './doc-store';
 import { filterAwarenessUpdate } from './awareness-filter';
@@ -68,7 +68,7 @@ export class Room {
 				for (const value of (delta.insert as ChatMessage[] | undefined) ?? []) this.#index.messageIds.add(value.id);
 			}
 		});
-		this.doc.getMap<string>(READS_KEY);
+		for (const key of PER_USER_KEYS) this.doc.getMap<string>(key);
 	}
 
 	static async load(id: string, deps: RoomDeps): Promise<Room> {
@@ -302,7 +302,7 @@ export class Room {
 
 	#indexClientOwners(): void {
 		const messages = this.doc.getArray<ChatMessage>(MESSAGES_KEY);
-		const reads = this.doc.getMap<string>(READS_KEY);
+		const perUserMaps: unknown[] = PER_USER_KEYS.map((key) => this.doc.getMap<string>(key));
 		for (const structs of this.doc.store.clients.values()) {
 			for (const struct of structs) {
 				if (!(struct instanceof Y.Item) || struct.deleted) continue;
@@ -311,7 +311,7 @@ export class Room {
 					if (author) this.#index.clientOwners.set(struct.id.client, author);
 					break;
 				}
-				if (struct.parent === reads && struct.parentSub) {
+				if (perUserMaps.includes(struct.parent) && struct.parentSub) {
 					this.#index.clientOwners.set(struct.id.client, struct.parentSub);
 					break;
 				}

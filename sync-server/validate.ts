@@ -3,7 +3,7 @@
  * the relay decodes every update and admits it only when each part is something the sender may
  * do (CONTRACT.md, "The room document"):
  *  - append plain-JSON messages to `messages` whose `author` is the sender, with fresh ULID ids;
- *  - write (and overwrite) the sender's own key of `reads`;
+ *  - write (and overwrite) the sender's own key of `reads` and `delivered`;
  *  - repeat deletions the room already has (a client's sync step 2 carries its whole delete set).
  * Nothing else: no other root types, no nested types, no removing messages, no other keys.
  * The cost is proportional to the update, not to the document.
@@ -13,6 +13,7 @@ import {
 	checkMessage,
 	isUlid,
 	MESSAGES_KEY,
+	PER_USER_KEYS,
 	READS_KEY,
 	type ChatMessage,
 	type MessageProblem
@@ -198,13 +199,13 @@ function checkItem(
 		}
 		return null;
 	}
-	if (place.root === READS_KEY) {
-		if (place.key !== userId) return { problem: 'other_users_key', detail: 'reads: only your own key' };
+	if (PER_USER_KEYS.includes(place.root)) {
+		if (place.key !== userId) return { problem: 'other_users_key', detail: `${place.root}: only your own key` };
 		if (content instanceof Y.ContentDeleted) return null; // an own value overwritten before it was sent
 		if (!(content instanceof Y.ContentAny) || content.arr.length !== 1 || !isUlid(content.arr[0])) {
-			return { problem: 'bad_content', detail: 'reads values are message ids' };
+			return { problem: 'bad_content', detail: `${place.root} values are message ids` };
 		}
-		admitted.readId = content.arr[0] as string;
+		if (place.root === READS_KEY) admitted.readId = content.arr[0] as string;
 		return null;
 	}
 	return { problem: 'unknown_parent', detail: `"${place.root}" is not part of the room schema` };
@@ -234,8 +235,9 @@ function checkDeleteRange(
 			const alreadyDeleted = inRoom && struct.deleted;
 			if (!alreadyDeleted) {
 				const place = placeOf(struct, doc, pending);
-				const ownRead = place !== null && place !== 'nested' && place !== 'unknown' && place.root === READS_KEY && place.key === userId;
-				if (!ownRead) return { problem: 'forbidden_delete', detail: 'only the relay removes messages' };
+				const ownValue =
+					place !== 'nested' && place !== 'unknown' && place.root !== null && PER_USER_KEYS.includes(place.root) && place.key === userId;
+				if (!ownValue) return { problem: 'forbidden_delete', detail: 'only the relay removes messages' };
 				outcome = 'new';
 			}
 		} else if (!inRoom) {

@@ -126,6 +126,14 @@ describe('update validation', () => {
 		expect(rejection?.problem).toBe('other_users_key');
 	});
 
+	it('treats delivered like reads: own key only, message ids only', () => {
+		const { client, updateFrom, admit, server } = setup();
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('delivered').set(ALICE, ulid()))).rejection).toBeNull();
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('delivered').set(BOB, ulid()))).rejection?.problem).toBe('other_users_key');
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('delivered').set(ALICE, 42))).rejection?.problem).toBe('bad_content');
+		expect(server.getMap('delivered').has(BOB)).toBe(false);
+	});
+
 	it('refuses root types outside the schema and nested types', () => {
 		const { client, updateFrom, admit } = setup();
 		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('admin').set('x', 1))).rejection?.problem).toBe('unknown_parent');

@@ -5,7 +5,12 @@
 
 /** Root type names of a room document. */
 export const MESSAGES_KEY = 'messages';
+/** user id → id of the newest message that user has read. */
 export const READS_KEY = 'reads';
+/** Extension: user id → id of the newest message some device of that user has received. */
+export const DELIVERED_KEY = 'delivered';
+/** Maps in which each user writes only their own key, and only message ids. */
+export const PER_USER_KEYS: readonly string[] = [READS_KEY, DELIVERED_KEY];
 
 export const MESSAGE_KINDS = ['text'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
