@@ -1,0 +1,99 @@
+/**
+ * The signed-in user's room list, shared by the sidebar and the room view. Polls the API and
+ * takes live hints from an open room, so the list never waits for the next poll to look right.
+ */
+import { listRooms, ApiError } from './api';
+import type { Room, RoomPreview, User } from '$lib/shared/api-types';
+import type { ChatMessage } from '$lib/shared/schema';
+
+const ROOMS_REFRESH_MS = 15_000;
+
+export function isUnread(room: Room, viewerId: string): boolean {
+	const last = room.lastMessage;
+	if (!last || last.author === viewerId) return false;
+	return room.lastReadId === null || last.id > room.lastReadId;
+}
+
+export function otherMember(room: Room, viewerId: string): Room['members'][number] | null {
+	return room.members.find((m) => m.id !== viewerId) ?? null;
+}
+
+export class RoomsStore {
+	rooms = $state.raw<Room[]>([]);
+	/** True after the first answer; an empty list now means the user has no rooms. */
+	loaded = $state(false);
+	/** Set when the last refresh could not reach the server. */
+	offline = $state(false);
+	/** Called when the session has ended (401). */
+	onSignedOut: (() => void) | null = null;
+
+	readonly user: User;
+	#refreshing: Promise<void> | null = null;
+
+	constructor(user: User) {
+		this.user = user;
+	}
+
+	get(roomId: string): Room | null {
+		return this.rooms.find((r) => r.id === roomId) ?? null;
+	}
+
+	refresh(): Promise<void> {
+		this.#refreshing ??= this.#load().finally(() => (this.#refreshing = null));
+		return this.#refreshing;
+	}
+
+	/** Polls every 15 s and on window focus; returns the stop function. */
+	start(): () => void {
+		void this.refresh();
+		const timer = setInterval(() => void this.refresh(), ROOMS_REFRESH_MS);
+		const onFocus = () => void this.refresh();
+		window.addEventListener('focus', onFocus);
+		return () => {
+			clearInterval(timer);
+			window.removeEventListener('focus', onFocus);
+		};
+	}
+
+	/** Adds or replaces a room (after creating it, or a fresher copy from the room view). */
+	upsert(room: Room): void {
+		const known = this.rooms.some((r) => r.id === room.id);
+		this.rooms = known ? this.rooms.map((r) => (r.id === room.id ? room : r)) : [room, ...this.rooms];
+	}
+
+	remove(roomId: string): void {
+		this.rooms = this.rooms.filter((r) => r.id !== roomId);
+	}
+
+	/** Live hint from an open room: its newest message and the viewer's read pointer. */
+	noteLive(roomId: string, newest: ChatMessage | null, myReadId: string | null, authorName: (id: string) => string): void {
+		const room = this.get(roomId);
+		if (!room) return;
+		let changed = false;
+		let next: Room = room;
+		if (newest && (!room.lastMessage || newest.id !== room.lastMessage.id) && newest.ts >= (room.lastMessage?.ts ?? 0)) {
+			const preview: RoomPreview = { id: newest.id, author: newest.author, authorName: authorName(newest.author), text: newest.text, ts: newest.ts };
+			next = { ...next, lastMessage: preview, lastActivityAt: new Date(newest.ts).toISOString() };
+			changed = true;
+		}
+		if (myReadId && (room.lastReadId === null || myReadId > room.lastReadId)) {
+			next = { ...next, lastReadId: myReadId };
+			changed = true;
+		}
+		if (!changed) return;
+		const others = this.rooms.filter((r) => r.id !== roomId);
+		this.rooms = [next, ...others].sort((a, b) => b.lastActivityAt.localeCompare(a.lastActivityAt));
+	}
+
+	async #load(): Promise<void> {
+		try {
+			this.rooms = await listRooms();
+			this.loaded = true;
+			this.offline = false;
+		} catch (error) {
+			if (error instanceof ApiError && error.status === 401) this.onSignedOut?.();
+			else if (error instanceof ApiError && error.isNetwork) this.offline = true;
+			else console.error('Could not load rooms', error);
+		}
+	}
+}
