@@ -51,7 +51,7 @@ export class Room {
 	readonly #deps: RoomDeps;
 	/** The state vector of what PostgreSQL holds: client id → next clock. */
 	readonly #durable = new Map<number, number>();
-	#queue: PendingWrite[] = [];
+	readonly #queue: PendingWrite[] = [];
 	#flushing: Promise<void> | null = null;
 	#storedRows = 0;
 	#unsubscribe: (() => Promise<void>) | null = null;
@@ -212,7 +212,8 @@ export class Room {
 	async #flush(): Promise<void> {
 		let retryMs = PERSIST_RETRY_MIN_MS;
 		while (this.#queue.length > 0) {
-			const batch = this.#queue;
+			// A snapshot: updates accepted while this batch commits wait for the next one.
+			const batch = this.#queue.slice();
 			try {
 				await this.#deps.store.append(this.id, batch.map((w) => w.update), mergeEffects(batch));
 			} catch (error) {
@@ -223,7 +224,7 @@ export class Room {
 				continue;
 			}
 			retryMs = PERSIST_RETRY_MIN_MS;
-			this.#queue = this.#queue.slice(batch.length);
+			this.#queue.splice(0, batch.length);
 			this.#storedRows += 1;
 			for (const write of batch) {
 				advanceClocks(this.#durable, write.clocks);

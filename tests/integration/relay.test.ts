@@ -61,6 +61,24 @@ describe('relay sync', () => {
 		expect(texts(b.doc)).toEqual(['kept 1', 'kept 2']);
 	});
 
+	it('stores every update that arrives while an earlier batch is still committing', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const a = h.provider(alice, roomId);
+		const b = h.provider(bob, roomId);
+		await waitFor(() => a.provider.synced && b.provider.synced, 5000, 'synced');
+		// Many separate updates from two clients, sent as fast as the sockets take them.
+		for (let i = 0; i < 40; i++) {
+			a.doc.getArray('messages').push([chatMessage(alice.id, `a${i}`)]);
+			b.doc.getArray('messages').push([chatMessage(bob.id, `b${i}`)]);
+		}
+		await waitFor(() => texts(a.doc).length === 80 && texts(b.doc).length === 80, 10_000, 'both see all');
+		a.provider.destroy();
+		b.provider.destroy();
+		await h.restart(); // close() flushes; then nothing but the store remains
+		const stored = (await pageMessages(h.db, roomId, null, 100)).messages.map((m) => m.text);
+		expect(stored.sort()).toEqual(texts(a.doc).sort());
+	});
+
 	it('stamps awareness with the account, whatever the client claims', async () => {
 		const { alice, bob, roomId } = await twoMembers();
 		const a = h.provider(alice, roomId);
