@@ -67,6 +67,7 @@ export async function authorizeUpgrade(
 		userName: validation.user.displayName,
 		sessionId: validation.session.id,
 		roomId,
+		role,
 		extensions: url.searchParams.get(EXTENSIONS_PARAM) === EXTENSIONS_VERSION
 	};
 }

@@ -1,11 +1,14 @@
 /** One authorized socket: the account behind it and what it owns in its room. */
 import type { WebSocket } from 'ws';
+import { RATE_AWARENESS_BURST, RATE_AWARENESS_PER_SECOND, RATE_UPDATES_BURST, RATE_UPDATES_PER_SECOND } from './protocol';
+import { TokenBucket } from './rate-limit';
 
 export interface ConnectionIdentity {
 	userId: string;
 	userName: string;
 	sessionId: string;
 	roomId: string;
+	role: 'admin' | 'member';
 	/** The client opted into the relay's extension messages (durable acks, rejections). */
 	extensions: boolean;
 }
@@ -15,7 +18,10 @@ export class Connection {
 	readonly identity: ConnectionIdentity;
 	/** Awareness client ids this socket has published; only it may update or remove them. */
 	readonly awarenessClients = new Set<number>();
+	/** Refused updates and rate-limited frames so far; past the limit the socket is closed. */
 	rejections = 0;
+	readonly updateRate = new TokenBucket(RATE_UPDATES_BURST, RATE_UPDATES_PER_SECOND);
+	readonly awarenessRate = new TokenBucket(RATE_AWARENESS_BURST, RATE_AWARENESS_PER_SECOND);
 	alive = true;
 	#closed = false;
 

@@ -12,7 +12,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import type { Bus } from '../src/lib/server/bus/bus';
 import type { RoomPreview } from '../src/lib/shared/api-types';
-import { MESSAGES_KEY, PER_USER_KEYS, type ChatMessage } from '../src/lib/shared/schema';
+import { DELETIONS_KEY, EDITS_KEY, MESSAGES_KEY, PER_USER_KEYS, type ChatMessage } from '../src/lib/shared/schema';
 import type { Connection } from './connection';
 import type { DocStore, UpdateEffects } from './doc-store';
 import { filterAwarenessUpdate } from './awareness-filter';
@@ -47,7 +47,12 @@ export class Room {
 	readonly doc = new Y.Doc();
 	readonly awareness: awarenessProtocol.Awareness;
 	readonly connections = new Set<Connection>();
-	readonly #index: RoomIndex = { messageIds: new Set(), clientOwners: new Map() };
+	readonly #index: RoomIndex = {
+		messageAuthors: new Map(),
+		clientOwners: new Map(),
+		// The role checked at the socket's upgrade; membership changes close sockets.
+		isAdmin: (userId) => [...this.connections].some((c) => c.userId === userId && c.identity.role === 'admin')
+	};
 	readonly #deps: RoomDeps;
 	/** The state vector of what PostgreSQL holds: client id → next clock. */
 	readonly #durable = new Map<number, number>();
@@ -65,10 +70,10 @@ export class Room {
 		this.awareness.on('update', this.#onAwarenessUpdate);
 		this.doc.getArray<ChatMessage>(MESSAGES_KEY).observe((event) => {
 			for (const delta of event.changes.delta) {
-				for (const value of (delta.insert as ChatMessage[] | undefined) ?? []) this.#index.messageIds.add(value.id);
+				for (const value of (delta.insert as ChatMessage[] | undefined) ?? []) this.#index.messageAuthors.set(value.id, value.author);
 			}
 		});
-		for (const key of PER_USER_KEYS) this.doc.getMap<string>(key);
+		for (const key of [...PER_USER_KEYS, EDITS_KEY, DELETIONS_KEY]) this.doc.getMap(key);
 	}
 
 	static async load(id: string, deps: RoomDeps): Promise<Room> {
@@ -146,6 +151,10 @@ export class Room {
 	}
 
 	#receiveUpdate(conn: Connection, update: Uint8Array): void {
+		if (!conn.updateRate.take()) {
+			this.#reject(conn, 'rate_limited', 'too many updates; slow down and resync');
+			return;
+		}
 		const admitted = emptyAdmitted();
 		const rejection = validateUpdate(this.doc, this.#index, conn.userId, update, Date.now(), admitted);
 		if (rejection) {
@@ -164,13 +173,19 @@ export class Room {
 		this.#enqueue({ update, userId: conn.userId, effects, clocks: updateClocks(update) });
 	}
 
-	#reject(conn: Connection, code: string, detail: string): void {
+	/** Counts a refused or rate-limited frame; true when the socket was closed for it. */
+	#countOffence(conn: Connection, what: string): boolean {
 		conn.rejections += 1;
+		if (conn.rejections <= MAX_REJECTIONS_PER_CONNECTION) return false;
+		this.#deps.log.info(`[relay] room ${this.id}: closing ${conn.userId}'s socket: ${what}, too often`);
+		conn.close(CloseCode.tooManyErrors, 'too many refused or rate-limited frames');
+		this.leave(conn);
+		return true;
+	}
+
+	#reject(conn: Connection, code: string, detail: string): void {
 		this.#deps.log.info(`[relay] room ${this.id}: refused update from ${conn.userId}: ${code} (${detail})`);
-		if (conn.rejections > MAX_REJECTIONS_PER_CONNECTION) {
-			conn.close(CloseCode.tooManyErrors, 'too many refused updates');
-			return;
-		}
+		if (this.#countOffence(conn, code)) return;
 		if (!conn.identity.extensions) {
 			conn.close(CloseCode.rejectedUpdate, `update refused: ${code}`);
 			return;
@@ -183,6 +198,11 @@ export class Room {
 	}
 
 	#receiveAwareness(conn: Connection, update: Uint8Array): void {
+		if (!conn.awarenessRate.take()) {
+			// Awareness is a latest-state-wins stream: a dropped change is replaced by the next one.
+			this.#countOffence(conn, 'awareness rate exceeded');
+			return;
+		}
 		const filtered = filterAwarenessUpdate(update, conn, this.awareness, this.#index.clientOwners);
 		if (filtered === null) return;
 		awarenessProtocol.applyAwarenessUpdate(this.awareness, filtered, conn);

@@ -4,13 +4,19 @@
  * do (CONTRACT.md, "The room document"):
  *  - append plain-JSON messages to `messages` whose `author` is the sender, with fresh ULID ids;
  *  - write (and overwrite) the sender's own key of `reads` and `delivered`;
+ *  - edit own messages (`edits`), delete own messages or, as a room admin, anyone's (`deletions`);
  *  - repeat deletions the room already has (a client's sync step 2 carries its whole delete set).
  * Nothing else: no other root types, no nested types, no removing messages, no other keys.
  * The cost is proportional to the update, not to the document.
  */
 import * as Y from 'yjs';
+import { checkUpdateShape, ShapeError } from './update-shape';
 import {
+	checkDeletion,
+	checkEdit,
 	checkMessage,
+	DELETIONS_KEY,
+	EDITS_KEY,
 	isUlid,
 	MESSAGES_KEY,
 	PER_USER_KEYS,
@@ -30,6 +36,8 @@ export type UpdateProblem =
 	| 'duplicate_id'
 	| 'other_users_key'
 	| 'forbidden_delete'
+	| 'unknown_message'
+	| 'not_your_message'
 	| MessageProblem;
 
 export interface Rejection {
@@ -38,10 +46,12 @@ export interface Rejection {
 }
 
 export interface RoomIndex {
-	/** Message ids already in the room. */
-	messageIds: Set<string>;
+	/** Message id → author, for every message the room has held. */
+	messageAuthors: Map<string, string>;
 	/** Yjs client id → the account that first used it in this room. */
 	clientOwners: Map<number, string>;
+	/** Whether an account may delete others' messages (room admins). */
+	isAdmin(userId: string): boolean;
 }
 
 /** What an admitted update adds, filled in by validateUpdate. */
@@ -66,7 +76,7 @@ type DecodedStruct = Y.Item | Y.GC | Y.Skip;
 
 /** Where an item lives: its root type and map key, following origins as Yjs's integrate does. */
 function placeOf(item: Y.Item, doc: Y.Doc, pending: Map<number, DecodedStruct[]>): Place | 'nested' | 'unknown' {
-	const seen = new Set<Y.Item>();
+	const seen = new Set<Y.Item>([item]);
 	let current: Y.Item = item;
 	for (;;) {
 		const parent = current.parent as unknown;
@@ -117,11 +127,26 @@ export function validateUpdate(
 ): Rejection | null {
 	let decoded: { structs: DecodedStruct[]; ds: { clients: Map<number, Array<{ clock: number; len: number }>> } };
 	try {
+		checkUpdateShape(update);
+	} catch (error) {
+		if (error instanceof ShapeError) {
+			return { problem: error.problem === 'content_kind' ? 'bad_content' : 'malformed', detail: `${error.problem}: ${error.message}` };
+		}
+		throw error;
+	}
+	try {
 		decoded = Y.decodeUpdate(update) as unknown as typeof decoded;
 	} catch (error) {
 		return { problem: 'malformed', detail: error instanceof Error ? error.message : 'undecodable update' };
 	}
+	// First pass: every struct of the update, so origins may point anywhere inside it (a client
+	// relaying another tab's offline messages sends several clients' structs in any order).
 	const pending = new Map<number, DecodedStruct[]>();
+	for (const struct of decoded.structs) {
+		const list = pending.get(struct.id.client) ?? [];
+		list.push(struct);
+		pending.set(struct.id.client, list);
+	}
 	const nextClock = new Map<number, number>();
 	const newIds = new Set<string>();
 	const newMessages: ChatMessage[] = [];
@@ -140,9 +165,6 @@ export function validateUpdate(
 		}
 		const end = struct.id.clock + struct.length;
 		nextClock.set(client, Math.max(expected, end));
-		const list = pending.get(client) ?? [];
-		list.push(struct);
-		pending.set(client, list);
 		if (end <= expected) continue; // already in the room: Yjs skips it
 		const offset = expected - struct.id.clock;
 		const rejection = checkItem(struct, offset, doc, pending, index, userId, now, newIds, newMessages, admitted);
@@ -152,7 +174,7 @@ export function validateUpdate(
 	}
 	for (const [client, ranges] of decoded.ds.clients) {
 		for (const range of ranges) {
-			const outcome = checkDeleteRange(doc, pending, userId, client, range.clock, range.len);
+			const outcome = checkDeleteRange(doc, pending, index, userId, client, range.clock, range.len);
 			if (outcome === 'new') admitted.changes = true;
 			else if (outcome !== 'known') return outcome;
 		}
@@ -191,7 +213,7 @@ function checkItem(
 			if (message.author !== userId) {
 				return { problem: 'bad_author', detail: 'a message must carry its sender as author' };
 			}
-			if (index.messageIds.has(message.id) || newIds.has(message.id)) {
+			if (index.messageAuthors.has(message.id) || newIds.has(message.id)) {
 				return { problem: 'duplicate_id', detail: `message id ${message.id} is already used` };
 			}
 			newIds.add(message.id);
@@ -208,7 +230,42 @@ function checkItem(
 		if (place.root === READS_KEY) admitted.readId = content.arr[0] as string;
 		return null;
 	}
+	if (place.root === EDITS_KEY || place.root === DELETIONS_KEY) {
+		const permission = mayChangeMessage(place.root, place.key, index, userId, newMessages);
+		if (permission) return permission;
+		if (content instanceof Y.ContentDeleted) return null; // an own value overwritten before it was sent
+		if (!(content instanceof Y.ContentAny) || content.arr.length !== 1) {
+			return { problem: 'bad_content', detail: `${place.root} values are single objects` };
+		}
+		const problem = place.root === EDITS_KEY ? checkEdit(content.arr[0], now) : checkDeletion(content.arr[0], userId, now);
+		return problem ? { problem, detail: `${place.root} value rejected: ${problem}` } : null;
+	}
 	return { problem: 'unknown_parent', detail: `"${place.root}" is not part of the room schema` };
+}
+
+/** Edits are the author's; deletions the author's or a room admin's. */
+function mayChangeMessage(
+	root: string,
+	messageId: string | null,
+	index: RoomIndex,
+	userId: string,
+	newMessages: ChatMessage[]
+): Rejection | null {
+	const author = messageId === null ? undefined : (index.messageAuthors.get(messageId) ?? newMessages.find((m) => m.id === messageId)?.author);
+	if (author === undefined) return { problem: 'unknown_message', detail: `${root}: no such message in this room` };
+	if (author === userId) return null;
+	if (root === DELETIONS_KEY && index.isAdmin(userId)) return null;
+	return { problem: 'not_your_message', detail: root === EDITS_KEY ? 'only the author edits a message' : 'only the author or an admin deletes a message' };
+}
+
+/** Whether the sender may replace (and so delete) the value at `place`. */
+function mayRetire(place: Place | 'nested' | 'unknown', index: RoomIndex, userId: string): boolean {
+	if (place === 'nested' || place === 'unknown' || place.root === null) return false;
+	if (PER_USER_KEYS.includes(place.root)) return place.key === userId;
+	if (place.root === EDITS_KEY || place.root === DELETIONS_KEY) {
+		return mayChangeMessage(place.root, place.key, index, userId, []) === null;
+	}
+	return false;
 }
 
 /**
@@ -218,6 +275,7 @@ function checkItem(
 function checkDeleteRange(
 	doc: Y.Doc,
 	pending: Map<number, DecodedStruct[]>,
+	index: RoomIndex,
 	userId: string,
 	client: number,
 	clock: number,
@@ -235,9 +293,7 @@ function checkDeleteRange(
 			const alreadyDeleted = inRoom && struct.deleted;
 			if (!alreadyDeleted) {
 				const place = placeOf(struct, doc, pending);
-				const ownValue =
-					place !== 'nested' && place !== 'unknown' && place.root !== null && PER_USER_KEYS.includes(place.root) && place.key === userId;
-				if (!ownValue) return { problem: 'forbidden_delete', detail: 'only the relay removes messages' };
+				if (!mayRetire(place, index, userId)) return { problem: 'forbidden_delete', detail: 'only the relay removes messages' };
 				outcome = 'new';
 			}
 		} else if (!inRoom) {

@@ -14,7 +14,8 @@ function message(author: string, text = 'hi', overrides: Record<string, unknown>
 /** A relay-side room and a way to make client updates against its current state. */
 function setup() {
 	const server = new Y.Doc();
-	const index: RoomIndex = { messageIds: new Set(), clientOwners: new Map() };
+	const admins = new Set<string>();
+	const index: RoomIndex = { messageAuthors: new Map(), clientOwners: new Map(), isAdmin: (id) => admins.has(id) };
 	const client = (): Y.Doc => {
 		const doc = new Y.Doc();
 		Y.applyUpdate(doc, Y.encodeStateAsUpdate(server));
@@ -35,12 +36,12 @@ function setup() {
 		const rejection = validateUpdate(server, index, userId, update, Date.now(), admitted);
 		if (!rejection) {
 			for (const c of admitted.clientIds) index.clientOwners.set(c, userId);
-			for (const m of admitted.messages) index.messageIds.add(m.id);
+			for (const m of admitted.messages) index.messageAuthors.set(m.id, m.author);
 			Y.applyUpdate(server, update);
 		}
 		return { rejection, admitted };
 	};
-	return { server, index, client, updateFrom, admit };
+	return { server, index, admins, client, updateFrom, admit };
 }
 
 describe('update validation', () => {
@@ -134,10 +135,39 @@ describe('update validation', () => {
 		expect(server.getMap('delivered').has(BOB)).toBe(false);
 	});
 
+	it('lets authors edit their own messages and nobody else\'s', () => {
+		const { client, updateFrom, admit, server } = setup();
+		const mine = message(ALICE, 'typo');
+		admit(ALICE, updateFrom(client(), (d) => d.getArray('messages').push([mine])));
+		const edit = { text: 'fixed', ts: Date.now() };
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('edits').set(mine.id, edit))).rejection).toBeNull();
+		expect(admit(BOB, updateFrom(client(), (d) => d.getMap('edits').set(mine.id, { text: 'hijacked', ts: Date.now() }))).rejection?.problem).toBe(
+			'not_your_message'
+		);
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('edits').set(ulid(), edit))).rejection?.problem).toBe('unknown_message');
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('edits').set(mine.id, { text: '', ts: 1 }))).rejection?.problem).toBe('bad_text');
+		expect(server.getMap('edits').get(mine.id)).toEqual(edit);
+	});
+
+	it('lets authors and admins delete messages, and nobody else', () => {
+		const { client, updateFrom, admit, admins, server } = setup();
+		const bobs = message(BOB, 'spam');
+		admit(BOB, updateFrom(client(), (d) => d.getArray('messages').push([bobs])));
+		const asAlice = updateFrom(client(), (d) => d.getMap('deletions').set(bobs.id, { by: ALICE, ts: Date.now() }));
+		expect(admit(ALICE, asAlice).rejection?.problem).toBe('not_your_message');
+		expect(server.getMap('deletions').has(bobs.id)).toBe(false);
+		admins.add(ALICE);
+		expect(admit(ALICE, asAlice).rejection).toBeNull();
+		expect(server.getMap('deletions').get(bobs.id)).toMatchObject({ by: ALICE });
+		const forgedBy = updateFrom(client(), (d) => d.getMap('deletions').set(bobs.id, { by: ALICE, ts: Date.now() }));
+		expect(admit(BOB, forgedBy).rejection?.problem).toBe('bad_author');
+	});
+
 	it('refuses root types outside the schema and nested types', () => {
 		const { client, updateFrom, admit } = setup();
 		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('admin').set('x', 1))).rejection?.problem).toBe('unknown_parent');
-		expect(admit(ALICE, updateFrom(client(), (d) => d.getText('messages2').insert(0, 'x'))).rejection?.problem).toBe('unknown_parent');
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getText('messages2').insert(0, 'x'))).rejection?.problem).toBe('bad_content');
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('other').set('x', ulid()))).rejection?.problem).toBe('unknown_parent');
 		const nested = updateFrom(client(), (d) => d.getArray('messages').push([new Y.Map()]));
 		expect(admit(ALICE, nested).rejection?.problem).toBe('bad_content');
 	});
@@ -184,6 +214,36 @@ describe('update validation', () => {
 		const { rejection, admitted } = admit(ALICE, Y.encodeStateAsUpdate(doc));
 		expect(rejection).toBeNull();
 		expect(admitted.changes).toBe(false);
+	});
+
+	it('admits an update whose items point at items later in the same update (another tab\'s offline messages)', () => {
+		const { client, updateFrom, admit, server } = setup();
+		const tabA = client();
+		const tabB = client();
+		// Give tab B the larger client id so its items are encoded first, before tab A's they follow.
+		tabA.clientID = 1000;
+		tabB.clientID = 2000;
+		updateFrom(tabA, (d) => d.getArray('messages').push([message(ALICE, 'from tab A')]));
+		Y.applyUpdate(tabB, Y.encodeStateAsUpdate(tabA));
+		updateFrom(tabB, (d) => d.getArray('messages').push([message(ALICE, 'from tab B')]));
+		const { rejection } = admit(ALICE, Y.encodeStateAsUpdate(tabB, Y.encodeStateVector(server)));
+		expect(rejection).toBeNull();
+		expect(server.getArray<{ text: string }>('messages').toArray().map((m) => m.text)).toEqual(['from tab A', 'from tab B']);
+	});
+
+	it('refuses an item whose origin is itself', () => {
+		const { admit } = setup();
+		// Hand-built v1 update: 1 client, 1 struct, client 7 clock 0, info = origin + ContentAny,
+		// origin (7, 0) — the item itself — then one string value, and an empty delete set.
+		const update = new Uint8Array([1, 1, 7, 0, 0x88, 7, 0, 1, 119, 1, 120, 0]);
+		expect(admit(ALICE, update).rejection?.problem).toBe('unknown_parent');
+	});
+
+	it('refuses v2-encoded updates', () => {
+		const { admit } = setup();
+		const doc = new Y.Doc();
+		doc.getArray('messages').push([message(ALICE)]);
+		expect(admit(ALICE, Y.encodeStateAsUpdateV2(doc)).rejection?.problem).toMatch(/malformed|bad_content/);
 	});
 
 	it('refuses undecodable bytes', () => {

@@ -7,8 +7,18 @@ import * as Y from 'yjs';
 import { DocStore } from '../../../sync-server/doc-store';
 import type { Database } from './db/database';
 import { ApiError } from './http';
-import { MESSAGES_KEY, type ChatMessage } from '$lib/shared/schema';
+import {
+	DELETIONS_KEY,
+	EDITS_KEY,
+	MESSAGES_KEY,
+	type ChatMessage,
+	type MessageDeletion,
+	type MessageEdit
+} from '$lib/shared/schema';
 import type { MessagesPage } from '$lib/shared/api-types';
+
+/** A message as the history API shows it: edits applied, deletions marked (extensions). */
+export type PagedMessage = ChatMessage & { editedAt?: number; deleted?: MessageDeletion };
 
 export const PAGE_LIMIT_MAX = 100;
 export const PAGE_LIMIT_DEFAULT = 50;
@@ -49,7 +59,15 @@ export async function pageMessages(db: Database, roomId: string, before: string 
 			if (end < 0) throw new ApiError(400, 'invalid_cursor', 'the cursor names no message of this room');
 		}
 		const start = Math.max(0, end - limit);
-		const messages = all.slice(start, end).map(({ id, author, ts, kind, text }) => ({ id, author, ts, kind, text }));
+		const edits = doc.getMap<MessageEdit>(EDITS_KEY);
+		const deletions = doc.getMap<MessageDeletion>(DELETIONS_KEY);
+		const messages = all.slice(start, end).map(({ id, author, ts, kind, text }): PagedMessage => {
+			const deletion = deletions.get(id);
+			if (deletion) return { id, author, ts, kind, text: '', deleted: { by: deletion.by, ts: deletion.ts } };
+			const edit = edits.get(id);
+			if (edit) return { id, author, ts, kind, text: edit.text, editedAt: edit.ts };
+			return { id, author, ts, kind, text };
+		});
 		return { messages, nextBefore: start > 0 ? encodeCursor(all[start].id) : null };
 	} finally {
 		doc.destroy();

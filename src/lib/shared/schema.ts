@@ -11,6 +11,43 @@ export const READS_KEY = 'reads';
 export const DELIVERED_KEY = 'delivered';
 /** Maps in which each user writes only their own key, and only message ids. */
 export const PER_USER_KEYS: readonly string[] = [READS_KEY, DELIVERED_KEY];
+/** Extension: message id → {text, ts}, the message's current text; written by its author only. */
+export const EDITS_KEY = 'edits';
+/** Extension: message id → {by, ts}, a tombstone; written by the author or a room admin. */
+export const DELETIONS_KEY = 'deletions';
+
+export interface MessageEdit {
+	text: string;
+	ts: number;
+}
+
+export interface MessageDeletion {
+	by: string;
+	ts: number;
+}
+
+/** Checks an edit value; null when valid. */
+export function checkEdit(value: unknown, now: number = Date.now()): MessageProblem | null {
+	if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not_an_object';
+	const v = value as Record<string, unknown>;
+	if (Object.keys(v).some((k) => k !== 'text' && k !== 'ts')) return 'extra_fields';
+	if (typeof v.ts !== 'number' || !Number.isSafeInteger(v.ts) || v.ts < 0) return 'bad_ts';
+	if (v.ts > now + MESSAGE_TS_MAX_SKEW_MS) return 'ts_in_future';
+	if (typeof v.text !== 'string' || v.text.trim().length === 0) return 'bad_text';
+	if (v.text.length > MESSAGE_TEXT_MAX_CHARS) return 'text_too_long';
+	return null;
+}
+
+/** Checks a deletion value written by `userId`; null when valid. */
+export function checkDeletion(value: unknown, userId: string, now: number = Date.now()): MessageProblem | null {
+	if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not_an_object';
+	const v = value as Record<string, unknown>;
+	if (Object.keys(v).some((k) => k !== 'by' && k !== 'ts')) return 'extra_fields';
+	if (v.by !== userId) return 'bad_author';
+	if (typeof v.ts !== 'number' || !Number.isSafeInteger(v.ts) || v.ts < 0) return 'bad_ts';
+	if (v.ts > now + MESSAGE_TS_MAX_SKEW_MS) return 'ts_in_future';
+	return null;
+}
 
 export const MESSAGE_KINDS = ['text'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
