@@ -1,6 +1,6 @@
 /** One authorized socket: the account behind it and what it owns in its room. */
 import type { WebSocket } from 'ws';
-import { RATE_AWARENESS_BURST, RATE_AWARENESS_PER_SECOND, RATE_UPDATES_BURST, RATE_UPDATES_PER_SECOND } from './protocol';
+import type { RelayLimits } from './protocol';
 import { TokenBucket } from './rate-limit';
 
 export interface ConnectionIdentity {
@@ -20,14 +20,18 @@ export class Connection {
 	readonly awarenessClients = new Set<number>();
 	/** Refused updates and rate-limited frames so far; past the limit the socket is closed. */
 	rejections = 0;
-	readonly updateRate = new TokenBucket(RATE_UPDATES_BURST, RATE_UPDATES_PER_SECOND);
-	readonly awarenessRate = new TokenBucket(RATE_AWARENESS_BURST, RATE_AWARENESS_PER_SECOND);
+	readonly limits: RelayLimits;
+	readonly updateRate: TokenBucket;
+	readonly awarenessRate: TokenBucket;
 	alive = true;
 	#closed = false;
 
-	constructor(ws: WebSocket, identity: ConnectionIdentity) {
+	constructor(ws: WebSocket, identity: ConnectionIdentity, limits: RelayLimits) {
 		this.ws = ws;
 		this.identity = identity;
+		this.limits = limits;
+		this.updateRate = new TokenBucket(limits.updatesBurst, limits.updatesPerSecond);
+		this.awarenessRate = new TokenBucket(limits.awarenessBurst, limits.awarenessPerSecond);
 	}
 
 	get userId(): string {

@@ -44,17 +44,27 @@ export const CloseCode = {
 export const RELAY_MAX_FRAME_BYTES = 2 * 1024 * 1024;
 /** Largest awareness state (JSON) one client may publish. */
 export const AWARENESS_STATE_MAX_BYTES = 2048;
-/** Refused or rate-limited frames tolerated per connection before it is closed with tooManyErrors. */
-export const MAX_REJECTIONS_PER_CONNECTION = 20;
-/**
- * Per-connection update rate: a burst of RATE_UPDATES_BURST, then RATE_UPDATES_PER_SECOND. A person
- * sends a few messages a second at most; receipts and a reconnect's sync add a handful.
- */
-export const RATE_UPDATES_BURST = 100;
-export const RATE_UPDATES_PER_SECOND = 20;
-/** Per-connection awareness rate (typing indicators, cursors). */
-export const RATE_AWARENESS_BURST = 30;
-export const RATE_AWARENESS_PER_SECOND = 10;
+/** Per-connection limits; tests and benchmarks may raise them through RelayOptions. */
+export interface RelayLimits {
+	/** Refused or rate-limited frames tolerated before the socket is closed with tooManyErrors. */
+	maxRejections: number;
+	/** A burst of updates, then a sustained rate: a person sends a few messages a second at most;
+	 * receipts and a reconnect's sync add a handful. */
+	updatesBurst: number;
+	updatesPerSecond: number;
+	/** Awareness changes (typing indicators). */
+	awarenessBurst: number;
+	awarenessPerSecond: number;
+}
+
+export const DEFAULT_RELAY_LIMITS: RelayLimits = {
+	maxRejections: 20,
+	updatesBurst: 100,
+	updatesPerSecond: 20,
+	awarenessBurst: 30,
+	awarenessPerSecond: 10
+};
+
 /** How long an empty room stays loaded before its document is dropped from memory. */
 export const ROOM_IDLE_UNLOAD_MS = 30_000;
 /** Stored update rows a room may gather before the relay merges them into one. */

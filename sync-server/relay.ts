@@ -19,6 +19,8 @@ import { DocStore } from './doc-store';
 import type { Logger } from './log';
 import {
 	CloseCode,
+	DEFAULT_RELAY_LIMITS,
+	type RelayLimits,
 	RELAY_CLOSE_TIMEOUT_MS,
 	RELAY_MAX_FRAME_BYTES,
 	RELAY_PING_INTERVAL_MS,
@@ -37,6 +39,7 @@ export interface RelayDeps {
 
 export interface RelayOptions {
 	idleUnloadMs?: number;
+	limits?: Partial<RelayLimits>;
 }
 
 export class Relay {
@@ -44,6 +47,7 @@ export class Relay {
 	readonly #store: DocStore;
 	readonly #origins: ReadonlySet<string>;
 	readonly #idleUnloadMs: number;
+	readonly #limits: RelayLimits;
 	readonly #http: Server;
 	readonly #wss: WebSocketServer;
 	readonly #rooms = new Map<string, Promise<Room>>();
@@ -59,6 +63,7 @@ export class Relay {
 		this.#store = new DocStore(deps.db);
 		this.#origins = new Set(deps.allowedOrigins);
 		this.#idleUnloadMs = options.idleUnloadMs ?? ROOM_IDLE_UNLOAD_MS;
+		this.#limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
 		this.#http = createServer((_req, res) => {
 			res.writeHead(426, { 'content-type': 'application/json' });
 			res.end(JSON.stringify({ error: { code: 'upgrade_required', message: 'this is the sync relay: open a WebSocket' } }));
@@ -120,7 +125,7 @@ export class Relay {
 	}
 
 	#accept(ws: WebSocket, identity: ConnectionIdentity, room: Room): void {
-		const conn = new Connection(ws, identity);
+		const conn = new Connection(ws, identity, this.#limits);
 		this.#cancelUnload(room.id);
 		ws.on('pong', () => {
 			conn.alive = true;

@@ -16,7 +16,7 @@ import { DELETIONS_KEY, EDITS_KEY, MESSAGES_KEY, PER_USER_KEYS, type ChatMessage
 import type { Connection } from './connection';
 import type { DocStore, UpdateEffects } from './doc-store';
 import { filterAwarenessUpdate } from './awareness-filter';
-import { CloseCode, MAX_REJECTIONS_PER_CONNECTION, MessageType, ROOM_UPDATE_ROWS_MERGE_AT } from './protocol';
+import { CloseCode, MessageType, ROOM_UPDATE_ROWS_MERGE_AT } from './protocol';
 import { emptyAdmitted, validateUpdate, type RoomIndex } from './validate';
 import type { Logger } from './log';
 
@@ -176,7 +176,7 @@ export class Room {
 	/** Counts a refused or rate-limited frame; true when the socket was closed for it. */
 	#countOffence(conn: Connection, what: string): boolean {
 		conn.rejections += 1;
-		if (conn.rejections <= MAX_REJECTIONS_PER_CONNECTION) return false;
+		if (conn.rejections <= conn.limits.maxRejections) return false;
 		this.#deps.log.info(`[relay] room ${this.id}: closing ${conn.userId}'s socket: ${what}, too often`);
 		conn.close(CloseCode.tooManyErrors, 'too many refused or rate-limited frames');
 		this.leave(conn);

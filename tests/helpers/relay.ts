@@ -19,7 +19,7 @@ import { createGroupRoom } from '../../src/lib/server/rooms';
 import { createSession, generateSessionToken, sessionIdFromToken } from '../../src/lib/server/sessions';
 import { createUser } from '../../src/lib/server/users';
 import { createLogger } from '../../sync-server/log';
-import { Relay } from '../../sync-server/relay';
+import { Relay, type RelayOptions } from '../../sync-server/relay';
 import { uniqueName } from './api';
 
 export const TEST_ORIGIN = 'http://app.test';
@@ -45,37 +45,43 @@ export class RelayHarness {
 	url = '';
 	readonly #providers: WebsocketProvider[] = [];
 
-	private constructor(db: Database, bus: Bus, tokens: RelayTokenSigner, relay: Relay) {
+	private constructor(db: Database, bus: Bus, tokens: RelayTokenSigner, relay: Relay, options: RelayOptions) {
+		this.#options = options;
 		this.db = db;
 		this.bus = bus;
 		this.tokens = tokens;
 		this.relay = relay;
 	}
 
-	static async start(db?: Database): Promise<RelayHarness> {
-		const database = db ?? (await openTestDatabase());
+	readonly #options: RelayOptions;
+
+	static async start(options: RelayOptions = {}): Promise<RelayHarness> {
+		const database = await openTestDatabase();
 		const tokens = await RelayTokenSigner.load(database);
 		const bus = new MemoryBus();
-		const harness = new RelayHarness(database, bus, tokens, RelayHarness.#newRelay(database, bus, tokens));
+		const harness = new RelayHarness(database, bus, tokens, RelayHarness.#newRelay(database, bus, tokens, options), options);
 		harness.url = `ws://127.0.0.1:${await harness.relay.listen(0, '127.0.0.1')}`;
 		return harness;
 	}
 
-	static #newRelay(db: Database, bus: Bus, tokens: RelayTokenSigner): Relay {
-		return new Relay({
+	static #newRelay(db: Database, bus: Bus, tokens: RelayTokenSigner, options: RelayOptions): Relay {
+		return new Relay(
+			{
 			db,
 			bus,
 			presence: new MemoryPresence(),
 			tokens,
 			allowedOrigins: [TEST_ORIGIN],
 			log: createLogger('silent')
-		});
+			},
+			options
+		);
 	}
 
 	/** Closes the relay and starts a fresh one on the same database (a restart). */
 	async restart(): Promise<void> {
 		await this.relay.close();
-		this.relay = RelayHarness.#newRelay(this.db, this.bus, this.tokens);
+		this.relay = RelayHarness.#newRelay(this.db, this.bus, this.tokens, this.#options);
 		this.url = `ws://127.0.0.1:${await this.relay.listen(0, '127.0.0.1')}`;
 	}
 

@@ -1,0 +1,93 @@
+/**
+ * A raw y-websocket client for attack tests: it speaks the protocol frame by frame, opts into the
+ * relay's extensions, and records rejections and the close code.
+ */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
+import * as syncProtocol from 'y-protocols/sync';
+import WebSocket from 'ws';
+import * as Y from 'yjs';
+import { MessageType } from '../../sync-server/protocol';
+
+export class RawClient {
+	readonly ws: WebSocket;
+	readonly rejections: Array<{ code: string; detail: string }> = [];
+	/** The room as the relay sent it (sync step 2 and later updates). */
+	readonly doc = new Y.Doc();
+	closeCode: number | null = null;
+	closeReason = '';
+	readonly opened: Promise<void>;
+	readonly closed: Promise<number>;
+
+	constructor(url: string) {
+		this.ws = new WebSocket(url);
+		this.opened = new Promise((resolve, reject) => {
+			this.ws.once('open', () => {
+				// Ask for the room's state, as a provider does.
+				const encoder = encoding.createEncoder();
+				encoding.writeVarUint(encoder, MessageType.sync);
+				syncProtocol.writeSyncStep1(encoder, this.doc);
+				this.ws.send(encoding.toUint8Array(encoder));
+				resolve();
+			});
+			this.ws.once('error', reject);
+		});
+		this.closed = new Promise((resolve) =>
+			this.ws.once('close', (code, reason) => {
+				this.closeCode = code;
+				this.closeReason = reason.toString();
+				resolve(code);
+			})
+		);
+		this.ws.on('message', (data: Buffer) => this.#onFrame(new Uint8Array(data)));
+	}
+
+	#onFrame(frame: Uint8Array): void {
+		const decoder = decoding.createDecoder(frame);
+		const type = decoding.readVarUint(decoder);
+		if (type === MessageType.rejected) {
+			this.rejections.push({ code: decoding.readVarString(decoder), detail: decoding.readVarString(decoder) });
+		} else if (type === MessageType.sync) {
+			const encoder = encoding.createEncoder();
+			syncProtocol.readSyncMessage(decoder, encoder, this.doc, 'relay');
+		}
+	}
+
+	sendFrame(frame: Uint8Array): void {
+		this.ws.send(frame);
+	}
+
+	sendUpdate(update: Uint8Array): void {
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, MessageType.sync);
+		syncProtocol.writeUpdate(encoder, update);
+		this.sendFrame(encoding.toUint8Array(encoder));
+	}
+
+	sendAwareness(update: Uint8Array): void {
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, MessageType.awareness);
+		encoding.writeVarUint8Array(encoder, update);
+		this.sendFrame(encoding.toUint8Array(encoder));
+	}
+
+	/** A copy of the room as this client has it, with `clientID`, to derive a crafted update from. */
+	fork(clientID?: number): Y.Doc {
+		const copy = new Y.Doc();
+		Y.applyUpdate(copy, Y.encodeStateAsUpdate(this.doc));
+		// Set after loading: Yjs picks a new id when it sees its own id in remote state.
+		if (clientID !== undefined) copy.clientID = clientID;
+		return copy;
+	}
+
+	close(): void {
+		this.ws.close();
+	}
+}
+
+/** The update a change to `doc` produces. */
+export function updateOf(doc: Y.Doc, change: (doc: Y.Doc) => void): Uint8Array {
+	const before = Y.encodeStateVector(doc);
+	change(doc);
+	return Y.encodeStateAsUpdate(doc, before);
+}
