@@ -15,7 +15,8 @@ export function uniqueName(prefix = 'user'): string {
 }
 
 export class ApiClient {
-	readonly baseUrl: string;
+	/** Mutable: a test that restarts the server on a new port points its clients at it. */
+	baseUrl: string;
 	cookie: string | null = null;
 	user: User | null = null;
 
