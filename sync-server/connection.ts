@@ -1,6 +1,6 @@
 /** One authorized socket: the account behind it and what it owns in its room. */
 import type { WebSocket } from 'ws';
-import type { RelayLimits } from './protocol';
+import { RELAY_MAX_BUFFERED_BYTES, type RelayLimits } from './protocol';
 import { TokenBucket } from './rate-limit';
 
 export interface ConnectionIdentity {
@@ -44,6 +44,13 @@ export class Connection {
 
 	send(frame: Uint8Array): void {
 		if (this.closed) return;
+		if (this.ws.bufferedAmount > RELAY_MAX_BUFFERED_BYTES) {
+			// It resyncs from the store when it reconnects; the room must not wait for it. A close
+			// frame would queue behind the backlog, so the socket is dropped outright.
+			this.#closed = true;
+			this.ws.terminate();
+			return;
+		}
 		this.ws.send(frame, { binary: true });
 	}
 

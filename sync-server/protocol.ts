@@ -42,6 +42,11 @@ export const CloseCode = {
  * limit leaves room for an offline client's sync step 2 carrying its queued messages.
  */
 export const RELAY_MAX_FRAME_BYTES = 2 * 1024 * 1024;
+/**
+ * Outgoing bytes a socket may have waiting (a client that stops reading would otherwise make the
+ * relay buffer the room's traffic for it without end).
+ */
+export const RELAY_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** Largest awareness state (JSON) one client may publish. */
 export const AWARENESS_STATE_MAX_BYTES = 2048;
 /** Per-connection limits; tests and benchmarks may raise them through RelayOptions. */
