@@ -40,6 +40,11 @@ export interface RelayDeps {
 export interface RelayOptions {
 	idleUnloadMs?: number;
 	limits?: Partial<RelayLimits>;
+	/**
+	 * Benchmarks only: admit client updates without the shape and schema checks, to measure what
+	 * validation costs. Never set in the app (boot.ts does not expose it).
+	 */
+	unsafeSkipValidation?: boolean;
 }
 
 export class Relay {
@@ -48,6 +53,7 @@ export class Relay {
 	readonly #origins: ReadonlySet<string>;
 	readonly #idleUnloadMs: number;
 	readonly #limits: RelayLimits;
+	readonly #skipValidation: boolean;
 	readonly #http: Server;
 	readonly #wss: WebSocketServer;
 	readonly #rooms = new Map<string, Promise<Room>>();
@@ -64,6 +70,7 @@ export class Relay {
 		this.#origins = new Set(deps.allowedOrigins);
 		this.#idleUnloadMs = options.idleUnloadMs ?? ROOM_IDLE_UNLOAD_MS;
 		this.#limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
+		this.#skipValidation = options.unsafeSkipValidation === true;
 		this.#http = createServer((_req, res) => {
 			res.writeHead(426, { 'content-type': 'application/json' });
 			res.end(JSON.stringify({ error: { code: 'upgrade_required', message: 'this is the sync relay: open a WebSocket' } }));
@@ -164,7 +171,8 @@ export class Relay {
 				store: this.#store,
 				bus: this.#deps.bus,
 				log: this.#deps.log,
-				onIdle: (room) => this.#scheduleUnload(room)
+				onIdle: (room) => this.#scheduleUnload(room),
+				skipValidation: this.#skipValidation
 			});
 			this.#rooms.set(roomId, loading);
 			loading.catch(() => this.#rooms.delete(roomId));

@@ -42,6 +42,7 @@ const STRUCT_SKIP = 10;
 const BIT6 = 0b0010_0000;
 const BIT7 = 0b0100_0000;
 const BIT8 = 0b1000_0000;
+const PROTO_BYTES = new TextEncoder().encode('__proto__');
 
 class Reader {
 	pos = 0;
@@ -81,11 +82,14 @@ class Reader {
 		this.pos += n;
 	}
 
-	varString(): string {
+	/** Skips a string; true when it is exactly `__proto__` (the only key that needs refusing). */
+	varStringIsProto(): boolean {
 		const length = this.count();
 		const start = this.pos;
 		this.skip(length);
-		return new TextDecoder().decode(this.bytes.subarray(start, start + length));
+		if (length !== PROTO_BYTES.length) return false;
+		for (let i = 0; i < length; i++) if (this.bytes[start + i] !== PROTO_BYTES[i]) return false;
+		return true;
 	}
 
 	varInt(): void {
@@ -114,14 +118,13 @@ function readAny(reader: Reader, depth: number): void {
 			reader.skip(8);
 			return;
 		case 119: // string
-			reader.varString();
+			reader.varStringIsProto();
 			return;
 		case 118: {
 			// object
 			const n = reader.count();
 			for (let i = 0; i < n; i++) {
-				const key = reader.varString();
-				if (key === '__proto__') throw new ShapeError('bad_key', 'object key __proto__');
+				if (reader.varStringIsProto()) throw new ShapeError('bad_key', 'object key __proto__');
 				readAny(reader, depth + 1);
 			}
 			return;
@@ -150,12 +153,12 @@ function readItem(reader: Reader, info: number): number {
 		reader.varUint();
 	}
 	if ((info & (BIT7 | BIT8)) === 0) {
-		if (reader.varUint() === 1) reader.varString();
+		if (reader.varUint() === 1) reader.varStringIsProto();
 		else {
 			reader.varUint();
 			reader.varUint();
 		}
-		if (info & BIT6) reader.varString();
+		if (info & BIT6) reader.varStringIsProto();
 	}
 	const kind = info & 0b1_1111;
 	if (kind === CONTENT_DELETED) {

@@ -61,10 +61,12 @@ export interface Admitted {
 	readId: string | null;
 	/** False when the update holds nothing the room lacks (a resync repeating known state). */
 	changes: boolean;
+	/** Client id → the clock after its last struct in the update (for durable acknowledgements). */
+	clocks: Map<number, number>;
 }
 
 export function emptyAdmitted(): Admitted {
-	return { messages: [], clientIds: [], readId: null, changes: false };
+	return { messages: [], clientIds: [], readId: null, changes: false, clocks: new Map() };
 }
 
 interface Place {
@@ -146,6 +148,8 @@ export function validateUpdate(
 		const list = pending.get(struct.id.client) ?? [];
 		list.push(struct);
 		pending.set(struct.id.client, list);
+		const end = struct.id.clock + struct.length;
+		if (end > (admitted.clocks.get(struct.id.client) ?? 0)) admitted.clocks.set(struct.id.client, end);
 	}
 	const nextClock = new Map<number, number>();
 	const newIds = new Set<string>();
