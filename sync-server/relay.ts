@@ -45,6 +45,8 @@ export interface RelayOptions {
 	 * validation costs. Never set in the app (boot.ts does not expose it).
 	 */
 	unsafeSkipValidation?: boolean;
+	/** Observability: called with how long each inbound frame took to handle, in ms. */
+	onFrameHandled?: (durationMs: number) => void;
 }
 
 export class Relay {
@@ -54,6 +56,7 @@ export class Relay {
 	readonly #idleUnloadMs: number;
 	readonly #limits: RelayLimits;
 	readonly #skipValidation: boolean;
+	readonly #onFrameHandled: ((durationMs: number) => void) | null;
 	readonly #http: Server;
 	readonly #wss: WebSocketServer;
 	readonly #rooms = new Map<string, Promise<Room>>();
@@ -71,6 +74,7 @@ export class Relay {
 		this.#idleUnloadMs = options.idleUnloadMs ?? ROOM_IDLE_UNLOAD_MS;
 		this.#limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
 		this.#skipValidation = options.unsafeSkipValidation === true;
+		this.#onFrameHandled = options.onFrameHandled ?? null;
 		this.#http = createServer((_req, res) => {
 			res.writeHead(426, { 'content-type': 'application/json' });
 			res.end(JSON.stringify({ error: { code: 'upgrade_required', message: 'this is the sync relay: open a WebSocket' } }));
@@ -155,9 +159,12 @@ export class Relay {
 			conn.close(CloseCode.malformed, 'frames are binary y-websocket messages');
 			return;
 		}
+		const started = this.#onFrameHandled ? performance.now() : 0;
 		try {
 			room.receive(conn, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+			this.#onFrameHandled?.(performance.now() - started);
 		} catch (error) {
+			this.#onFrameHandled?.(performance.now() - started);
 			// Every inbound frame is untrusted: close this socket, keep the process and the room.
 			this.#deps.log.info(`[relay] malformed frame from ${conn.userId}:`, error instanceof Error ? error.message : error);
 			conn.close(CloseCode.malformed, 'malformed frame');
@@ -172,6 +179,7 @@ export class Relay {
 				bus: this.#deps.bus,
 				log: this.#deps.log,
 				onIdle: (room) => this.#scheduleUnload(room),
+				onCorrupt: (room) => this.#unloadNow(room),
 				skipValidation: this.#skipValidation
 			});
 			this.#rooms.set(roomId, loading);
@@ -190,6 +198,13 @@ export class Relay {
 		}, this.#idleUnloadMs);
 		timer.unref();
 		this.#unloadTimers.set(room.id, timer);
+	}
+
+	/** Drops a room at once; its sockets reconnect and resync from the durable store. */
+	#unloadNow(room: Room): void {
+		this.#cancelUnload(room.id);
+		this.#rooms.delete(room.id);
+		void room.destroy(CloseCode.goingAway, 'room reloading');
 	}
 
 	#cancelUnload(roomId: string): void {

@@ -40,6 +40,8 @@ export interface RoomDeps {
 	log: Logger;
 	/** Called when the room has no sockets and nothing left to write. */
 	onIdle(room: Room): void;
+	/** Called when the in-memory document can no longer be trusted: unload it now. */
+	onCorrupt(room: Room): void;
 	/** Benchmarks only (RelayOptions.unsafeSkipValidation). */
 	skipValidation?: boolean;
 }
@@ -166,9 +168,20 @@ export class Room {
 			return;
 		}
 		if (!admitted.changes) return;
+		// Applied before anyone else sees it: should an update that validation admitted still fail
+		// to integrate, it reaches no socket and no store (and the room reloads from the store).
+		try {
+			Y.applyUpdate(this.doc, update, conn);
+		} catch (error) {
+			this.#integrationFailed(conn, error);
+			return;
+		}
+		if (this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null) {
+			this.#integrationFailed(conn, new Error('the update left pending structs'));
+			return;
+		}
 		for (const client of admitted.clientIds) this.#index.clientOwners.set(client, conn.userId);
 		this.#broadcast(encodeUpdateFrame(update), conn);
-		Y.applyUpdate(this.doc, update, conn);
 		const last = admitted.messages.at(-1);
 		const effects: UpdateEffects = {
 			lastMessage: last ? toPreview(last, conn.identity.userName) : null,
@@ -185,6 +198,12 @@ export class Room {
 		conn.close(CloseCode.tooManyErrors, 'too many refused or rate-limited frames');
 		this.leave(conn);
 		return true;
+	}
+
+	#integrationFailed(conn: Connection, error: unknown): void {
+		this.#deps.log.error(`[relay] room ${this.id}: an admitted update from ${conn.userId} failed to integrate; reloading the room:`, error);
+		conn.close(CloseCode.malformed, 'update could not be applied');
+		this.#deps.onCorrupt(this);
 	}
 
 	#reject(conn: Connection, code: string, detail: string): void {
@@ -207,7 +226,15 @@ export class Room {
 			this.#countOffence(conn, 'awareness rate exceeded');
 			return;
 		}
-		const filtered = filterAwarenessUpdate(update, conn, this.awareness, this.#index.clientOwners);
+		let filtered: Uint8Array | null;
+		try {
+			filtered = filterAwarenessUpdate(update, conn, this.awareness, this.#index.clientOwners);
+		} catch {
+			// A malformed awareness payload inside a well-formed frame: dropped and counted, like a
+			// refused update, rather than ending the socket's document sync.
+			this.#countOffence(conn, 'malformed awareness update');
+			return;
+		}
 		if (filtered === null) return;
 		awarenessProtocol.applyAwarenessUpdate(this.awareness, filtered, conn);
 	}

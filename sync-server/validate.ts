@@ -76,26 +76,61 @@ interface Place {
 
 type DecodedStruct = Y.Item | Y.GC | Y.Skip;
 
-/** Where an item lives: its root type and map key, following origins as Yjs's integrate does. */
-function placeOf(item: Y.Item, doc: Y.Doc, pending: Map<number, DecodedStruct[]>): Place | 'nested' | 'unknown' {
-	const seen = new Set<Y.Item>([item]);
-	let current: Y.Item = item;
-	for (;;) {
-		const parent = current.parent as unknown;
-		if (parent instanceof Y.AbstractType) {
-			if (parent._item !== null) return 'nested';
-			return { root: rootName(doc, parent), key: current.parentSub };
+type PlaceResult = Place | 'nested' | 'unknown';
+
+/** Longest chain of origins followed inside one update (real chains are a few links long). */
+const ORIGIN_CHAIN_MAX = 10_000;
+
+/**
+ * Where an item lives: its root type and map key, as Yjs's integrate decides — from its parent,
+ * else from its left origin. A right origin, when given, must exist and live in the same place:
+ * Yjs would otherwise park the item as pending forever, or link it into another list.
+ */
+function placeOf(
+	item: Y.Item,
+	doc: Y.Doc,
+	pending: Map<number, DecodedStruct[]>,
+	memo: Map<Y.Item, PlaceResult> = new Map(),
+	depth = 0
+): PlaceResult {
+	const known = memo.get(item);
+	if (known !== undefined) return known;
+	if (depth > ORIGIN_CHAIN_MAX) return 'unknown';
+	memo.set(item, 'unknown'); // a cycle of origins resolves to nothing
+	let result: PlaceResult | undefined;
+	const parent = item.parent as unknown;
+	if (parent instanceof Y.AbstractType) {
+		result = parent._item !== null ? 'nested' : { root: rootName(doc, parent), key: item.parentSub };
+	} else if (typeof parent === 'string') {
+		result = { root: parent, key: item.parentSub };
+	} else if (parent !== null) {
+		result = 'nested'; // a parent given by id: an item of a nested type
+	} else {
+		for (const id of [item.origin, item.rightOrigin]) {
+			if (id === null) continue;
+			const target = findStruct(doc, pending, id);
+			const place: PlaceResult = target instanceof Y.Item ? placeOf(target, doc, pending, memo, depth + 1) : 'unknown';
+			if (typeof place === 'string') {
+				result = place;
+				break;
+			}
+			if (result === undefined) result = place;
+			else if (typeof result !== 'string' && (result.root !== place.root || result.key !== place.key)) {
+				result = 'unknown';
+				break;
+			}
 		}
-		if (typeof parent === 'string') return { root: parent, key: current.parentSub };
-		if (parent !== null) return 'nested'; // a parent given by id: an item of a nested type
-		// Parent and key are inherited from the left origin, else the right one (Item.integrate).
-		const ref = current.origin ?? current.rightOrigin;
-		if (ref === null) return 'unknown';
-		const target = findStruct(doc, pending, ref);
-		if (!(target instanceof Y.Item) || seen.has(target)) return 'unknown';
-		seen.add(target);
-		current = target;
 	}
+	const resolved = result ?? 'unknown';
+	memo.set(item, resolved);
+	return resolved;
+}
+
+function dependenciesExist(item: Y.Item, doc: Y.Doc, pending: Map<number, DecodedStruct[]>): boolean {
+	for (const id of [item.origin, item.rightOrigin, item.parent as unknown]) {
+		if (id instanceof Y.ID && findStruct(doc, pending, id) === null) return false;
+	}
+	return true;
 }
 
 function rootName(doc: Y.Doc, type: Y.AbstractType<unknown>): string | null {
@@ -144,6 +179,7 @@ export function validateUpdate(
 	// First pass: every struct of the update, so origins may point anywhere inside it (a client
 	// relaying another tab's offline messages sends several clients' structs in any order).
 	const pending = new Map<number, DecodedStruct[]>();
+	const places = new Map<Y.Item, PlaceResult>();
 	for (const struct of decoded.structs) {
 		const list = pending.get(struct.id.client) ?? [];
 		list.push(struct);
@@ -169,15 +205,23 @@ export function validateUpdate(
 		}
 		const end = struct.id.clock + struct.length;
 		nextClock.set(client, Math.max(expected, end));
-		if (end <= expected) continue; // already in the room: Yjs skips it
+		if (end <= expected) {
+			// Already in the room, so Yjs will not integrate it — but it still resolves its origins
+			// first, and one it cannot find parks the rest of the update as pending.
+			if (!dependenciesExist(struct, doc, pending)) {
+				return { problem: 'missing_dependency', detail: `a repeated item of client ${client} refers to unknown items` };
+			}
+			continue;
+		}
 		const offset = expected - struct.id.clock;
-		const rejection = checkItem(struct, offset, doc, pending, index, userId, now, newIds, newMessages, admitted);
+		const rejection = checkItem(struct, offset, doc, pending, places, index, userId, now, newIds, newMessages, admitted);
 		if (rejection) return rejection;
 		admitted.changes = true;
 		if (!admitted.clientIds.includes(client)) admitted.clientIds.push(client);
 	}
 	for (const [client, ranges] of decoded.ds.clients) {
 		for (const range of ranges) {
+			if (range.len < 1) return { problem: 'malformed', detail: 'an empty delete range' };
 			const outcome = checkDeleteRange(doc, pending, index, userId, client, range.clock, range.len);
 			if (outcome === 'new') admitted.changes = true;
 			else if (outcome !== 'known') return outcome;
@@ -192,6 +236,7 @@ function checkItem(
 	offset: number,
 	doc: Y.Doc,
 	pending: Map<number, DecodedStruct[]>,
+	places: Map<Y.Item, PlaceResult>,
 	index: RoomIndex,
 	userId: string,
 	now: number,
@@ -199,7 +244,7 @@ function checkItem(
 	newMessages: ChatMessage[],
 	admitted: Admitted
 ): Rejection | null {
-	const place = placeOf(item, doc, pending);
+	const place = placeOf(item, doc, pending, places);
 	if (place === 'nested') return { problem: 'nested_type', detail: 'nested shared types are not part of the schema' };
 	if (place === 'unknown' || place.root === null) {
 		return { problem: 'unknown_parent', detail: 'the item attaches to nothing the room knows' };
@@ -263,7 +308,7 @@ function mayChangeMessage(
 }
 
 /** Whether the sender may replace (and so delete) the value at `place`. */
-function mayRetire(place: Place | 'nested' | 'unknown', index: RoomIndex, userId: string): boolean {
+function mayRetire(place: PlaceResult, index: RoomIndex, userId: string): boolean {
 	if (place === 'nested' || place === 'unknown' || place.root === null) return false;
 	if (PER_USER_KEYS.includes(place.root)) return place.key === userId;
 	if (place.root === EDITS_KEY || place.root === DELETIONS_KEY) {

@@ -15,6 +15,8 @@ export class RawClient {
 	/** The room as the relay sent it (sync step 2 and later updates). */
 	readonly doc = new Y.Doc();
 	closeCode: number | null = null;
+	/** Frames received so far, of any type. */
+	received = 0;
 	closeReason = '';
 	readonly opened: Promise<void>;
 	readonly closed: Promise<number>;
@@ -43,6 +45,7 @@ export class RawClient {
 	}
 
 	#onFrame(frame: Uint8Array): void {
+		this.received++;
 		const decoder = decoding.createDecoder(frame);
 		const type = decoding.readVarUint(decoder);
 		if (type === MessageType.rejected) {
@@ -78,6 +81,18 @@ export class RawClient {
 		// Set after loading: Yjs picks a new id when it sees its own id in remote state.
 		if (clientID !== undefined) copy.clientID = clientID;
 		return copy;
+	}
+
+	/** Resolves once the relay has handled everything sent before (or closed the socket). */
+	async settled(timeoutMs = 30_000): Promise<void> {
+		if (this.closeCode !== null || this.ws.readyState !== this.ws.OPEN) return;
+		const before = this.received;
+		this.sendFrame(new Uint8Array([MessageType.queryAwareness]));
+		const deadline = Date.now() + timeoutMs;
+		while (this.closeCode === null && this.received === before) {
+			if (Date.now() > deadline) throw new Error('the relay did not answer');
+			await new Promise((resolve) => setTimeout(resolve, 2));
+		}
 	}
 
 	close(): void {
