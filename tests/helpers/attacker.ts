@@ -17,6 +17,10 @@ export class RawClient {
 	closeCode: number | null = null;
 	/** Frames received so far, of any type. */
 	received = 0;
+	/** Awareness client id this client uses for settle markers, and the last marker seen back. */
+	readonly #markerClient = 1 + Math.floor(Math.random() * 2 ** 30);
+	#markersSent = 0;
+	#markerSeen = 0;
 	closeReason = '';
 	readonly opened: Promise<void>;
 	readonly closed: Promise<number>;
@@ -48,7 +52,15 @@ export class RawClient {
 		this.received++;
 		const decoder = decoding.createDecoder(frame);
 		const type = decoding.readVarUint(decoder);
-		if (type === MessageType.rejected) {
+		if (type === MessageType.awareness) {
+			const update = decoding.createDecoder(decoding.readVarUint8Array(decoder));
+			for (let n = decoding.readVarUint(update); n > 0; n--) {
+				const client = decoding.readVarUint(update);
+				const clock = decoding.readVarUint(update);
+				decoding.readVarString(update);
+				if (client === this.#markerClient) this.#markerSeen = Math.max(this.#markerSeen, clock);
+			}
+		} else if (type === MessageType.rejected) {
 			this.rejections.push({ code: decoding.readVarString(decoder), detail: decoding.readVarString(decoder) });
 		} else if (type === MessageType.sync) {
 			const encoder = encoding.createEncoder();
@@ -83,13 +95,22 @@ export class RawClient {
 		return copy;
 	}
 
-	/** Resolves once the relay has handled everything sent before (or closed the socket). */
+	/**
+	 * Resolves once the relay has handled everything sent before (or closed the socket): it sends
+	 * an awareness marker of its own and waits for the relay to broadcast it back, which it does
+	 * only after every earlier frame of this socket.
+	 */
 	async settled(timeoutMs = 30_000): Promise<void> {
 		if (this.closeCode !== null || this.ws.readyState !== this.ws.OPEN) return;
-		const before = this.received;
-		this.sendFrame(new Uint8Array([MessageType.queryAwareness]));
+		const marker = ++this.#markersSent;
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, 1);
+		encoding.writeVarUint(encoder, this.#markerClient);
+		encoding.writeVarUint(encoder, marker);
+		encoding.writeVarString(encoder, JSON.stringify({ settle: marker }));
+		this.sendAwareness(encoding.toUint8Array(encoder));
 		const deadline = Date.now() + timeoutMs;
-		while (this.closeCode === null && this.received === before) {
+		while (this.closeCode === null && this.#markerSeen < marker) {
 			if (Date.now() > deadline) throw new Error('the relay did not answer');
 			await new Promise((resolve) => setTimeout(resolve, 2));
 		}
