@@ -10,6 +10,9 @@ const config = {
 		// included) and answers in the API's JSON error shape; SvelteKit's own check covers form
 		// posts only and answers in plain text, so it is handed over to the hook.
 		csrf: { trustedOrigins: ['*'] },
+		// The service worker serves one cached app shell for every page when offline
+		// (docs/architecture.md, "Offline"); its asset URLs must not depend on the page's depth.
+		paths: { relative: false },
 		csp: {
 			mode: 'hash',
 			directives: {

@@ -1,26 +1,39 @@
 /**
  * One room's live connection in the browser: the Yjs document, its copy on the device
- * (IndexedDB, so the room opens before the network answers) and the relay connection
- * (y-websocket), with awareness for presence and typing. Create one per room and `destroy()` it
- * when the room is left; the fields below are Svelte state, so components read them directly.
+ * (IndexedDB, so the room opens before the network answers and accepts messages with none), the
+ * other tabs of the same account (TabChannel), the relay (RelayLink) and awareness for presence
+ * and typing; and, from all of these, the status of the viewer's own messages.
+ *
+ * Create one per room and `destroy()` it when the room is left; the fields below are Svelte
+ * state, so components read them directly.
  */
 import * as Y from 'yjs';
-import { WebsocketProvider } from 'y-websocket';
 import { IndexeddbPersistence } from 'y-indexeddb';
 import { Awareness } from 'y-protocols/awareness';
 import { ulid } from 'ulid';
-import { getSyncDescriptor, ApiError } from './api';
-import { MESSAGES_KEY, READS_KEY, MESSAGE_TEXT_MAX_CHARS, isChatMessage, type ChatMessage } from '$lib/shared/schema';
-import type { SyncDescriptor, User } from '$lib/shared/api-types';
+import { registerRoomDatabase, roomDatabaseName } from './device-store';
+import { mergeClocks, readDurableClocks, saveDurableClocks, type DurableClocks } from './durable-clocks';
+import { memberReceipts, ownMessageStatuses, type ItemId, type MemberReceipt, type MessageStatus, type ReceiptInputs } from './receipts';
+import { RelayLink, type ConnectionStatus } from './relay-link.svelte';
+import type { Rejection, StopReason } from './relay-protocol';
+import { TabChannel } from './tab-channel';
+import { DELIVERED_KEY, MESSAGES_KEY, READS_KEY, MESSAGE_TEXT_MAX_CHARS, isChatMessage, type ChatMessage } from '$lib/shared/schema';
+import type { User } from '$lib/shared/api-types';
 
-export type ConnectionStatus = 'connecting' | 'online' | 'offline';
-export type MessageStatus = 'pending' | 'sent';
-/** Why a connection stopped for good: the member was removed, or the session ended. */
-export type RoomEndReason = 'removed' | 'signed_out';
+export { roomDatabaseName };
+export type { ConnectionStatus, MessageStatus, MemberReceipt, StopReason };
 
 export interface PresentUser {
 	id: string;
 	name: string;
+}
+
+export interface RoomConnectionOptions {
+	/**
+	 * A connection the user does not see (the inbox sync): it publishes no awareness state, so it
+	 * neither shows the user as present in the room nor announces typing.
+	 */
+	background?: boolean;
 }
 
 interface AwarenessState {
@@ -28,12 +41,23 @@ interface AwarenessState {
 	typing?: unknown;
 }
 
-/** First retry after about this long; doubles per failed attempt, with jitter. */
-const RECONNECT_BASE_MS = 500;
-/** Longest wait between attempts, so a relay restart is no stampede yet recovery stays quick. */
-const RECONNECT_MAX_MS = 20_000;
 /** "Typing" ends this long after the last keystroke. */
 const TYPING_IDLE_MS = 3_000;
+/**
+ * Typing changes are published at most this often (the last state wins): someone sending short
+ * messages in quick succession toggles it twice per message, and the relay rate-limits awareness.
+ */
+const TYPING_PUBLISH_INTERVAL_MS = 500;
+/** The device's `delivered` mark is written at most this often while messages stream in. */
+const DELIVERED_MARK_INTERVAL_MS = 300;
+
+/** Connections open in this tab, so sign-out can close them before deleting their databases. */
+const openConnections = new Set<RoomConnection>();
+
+/** Closes every room connection of this tab (sign-out). */
+export function closeAllRoomConnections(): void {
+	for (const connection of [...openConnections]) connection.destroy();
+}
 
 /**
  * The first message from someone else after the read pointer `readId` (null: nothing read yet),
@@ -47,16 +71,15 @@ export function firstUnreadId(messages: readonly ChatMessage[], readId: string |
 	return first?.id ?? null;
 }
 
-export function roomDatabaseName(userId: string, roomId: string): string {
-	return `chat:${userId}:${roomId}`;
+function stringEntries(map: Y.Map<unknown>): Map<string, string> {
+	const out = new Map<string, string>();
+	for (const [key, value] of map.entries()) if (typeof value === 'string') out.set(key, value);
+	return out;
 }
 
 export class RoomConnection {
 	/** The room's live log, in the document's order (the same everywhere). */
 	messages = $state.raw<ChatMessage[]>([]);
-	status = $state<ConnectionStatus>('connecting');
-	/** True while the document is in sync with the relay. */
-	synced = $state(false);
 	/** True once the device's copy (or the relay) has been loaded: an empty log now means an empty room. */
 	loaded = $state(false);
 	/** Other people typing right now. */
@@ -65,60 +88,118 @@ export class RoomConnection {
 	presentUserIds = $state.raw<ReadonlySet<string>>(new Set());
 	/** The viewer's read pointer (`reads[me]`), or null. */
 	myReadId = $state<string | null>(null);
-	/** Set when the connection stopped for good. */
-	ended = $state<RoomEndReason | null>(null);
+	/** Client id → next clock the relay has durably stored (from `durable` frames and the device). */
+	durable = $state.raw<DurableClocks>(new Map());
+	/** user id → newest message id some device of theirs holds. */
+	delivered = $state.raw<ReadonlyMap<string, string>>(new Map());
+	/** user id → newest message id they have read. */
+	reads = $state.raw<ReadonlyMap<string, string>>(new Map());
 
 	readonly roomId: string;
 	readonly user: User;
 
-	/** Own messages first seen while not in sync with the relay: the "local-only marker". */
-	#pendingIds = $state.raw<ReadonlySet<string>>(new Set());
+	/** Yjs ids of the viewer's own messages; changes together with `messages`. */
+	readonly #itemIds = new Map<string, ItemId>();
+	/** Next clock of this tab's client id, i.e. how much it has written (state, for `localWritesDurable`). */
+	#writtenClock = $state(0);
 	#doc = new Y.Doc();
 	#log: Y.Array<unknown>;
-	#reads: Y.Map<unknown>;
+	#readsMap: Y.Map<unknown>;
+	#deliveredMap: Y.Map<unknown>;
 	#awareness: Awareness;
 	#persistence: IndexeddbPersistence;
-	#provider: WebsocketProvider | null = null;
-	#failedAttempts = 0;
-	#reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+	#tabs: TabChannel;
+	#relay: RelayLink;
 	#typingTimer: ReturnType<typeof setTimeout> | null = null;
+	#typingWanted = false;
+	#typingPublishedAt = 0;
+	#typingPublishTimer: ReturnType<typeof setTimeout> | null = null;
+	#deliveredTimer: ReturnType<typeof setTimeout> | null = null;
 	#destroyed = false;
 
-	constructor(roomId: string, user: User) {
+	constructor(roomId: string, user: User, options: RoomConnectionOptions = {}) {
 		this.roomId = roomId;
 		this.user = user;
 		this.#log = this.#doc.getArray(MESSAGES_KEY);
-		this.#reads = this.#doc.getMap(READS_KEY);
+		this.#readsMap = this.#doc.getMap(READS_KEY);
+		this.#deliveredMap = this.#doc.getMap(DELIVERED_KEY);
 		this.#awareness = new Awareness(this.#doc);
-		this.#awareness.setLocalState({ user: { id: user.id, name: user.displayName }, typing: false });
+		if (options.background) this.#awareness.setLocalState(null);
+		else this.#awareness.setLocalState({ user: { id: user.id, name: user.displayName }, typing: false });
+		this.durable = readDurableClocks(user.id, roomId);
 
 		this.#log.observe(this.#onLogChange);
-		this.#reads.observe(this.#onReadsChange);
+		this.#readsMap.observe(this.#onReadsChange);
+		this.#deliveredMap.observe(this.#onDeliveredChange);
 		this.#awareness.on('change', this.#onAwarenessChange);
+		this.#doc.on('afterTransaction', this.#onAfterTransaction);
 
-		this.#persistence = new IndexeddbPersistence(roomDatabaseName(user.id, roomId), this.#doc);
+		const databaseName = roomDatabaseName(user.id, roomId);
+		registerRoomDatabase(user.id, databaseName);
+		this.#persistence = new IndexeddbPersistence(databaseName, this.#doc);
 		this.#persistence.on('synced', () => {
 			if (!this.#destroyed) this.loaded = true;
 		});
-		window.addEventListener('online', this.#onBrowserOnline);
-		void this.#connect();
+		this.#tabs = new TabChannel(user.id, roomId, this.#doc, this.#persistence);
+		this.#relay = new RelayLink(roomId, this.#doc, this.#awareness, {
+			onDurable: (clocks) => this.#onDurable(clocks),
+			onSynced: () => {
+				this.loaded = true;
+				this.#scheduleDeliveredMark();
+			}
+		});
+		openConnections.add(this);
 	}
 
-	/**
-	 * Whether the viewer's own message has reached the relay. Approximation until the relay sends
-	 * acknowledgements: a message is "sent" unless it was first seen while the document was not in
-	 * sync with the relay; such messages become "sent" when the next sync completes. Null for
-	 * other people's messages.
-	 */
-	messageStatus(message: ChatMessage): MessageStatus | null {
-		if (message.author !== this.user.id) return null;
-		return this.#pendingIds.has(message.id) ? 'pending' : 'sent';
+	/** Where the relay link stands (see ConnectionStatus). */
+	get status(): ConnectionStatus {
+		return this.#relay.status;
+	}
+
+	/** True while the document is in sync with the relay. */
+	get synced(): boolean {
+		return this.#relay.synced;
+	}
+
+	/** Why the connection stopped for good, or null. */
+	get stopped(): StopReason | null {
+		return this.#relay.stopped;
+	}
+
+	/** The relay's last refusal of an update from this device. */
+	get rejection(): Rejection | null {
+		return this.#relay.rejection;
+	}
+
+	/** When the next attempt is due (ms since the epoch) while reconnecting or offline. */
+	get nextRetryAt(): number | null {
+		return this.#relay.nextRetryAt;
+	}
+
+	/** Tries the relay now instead of waiting for the next scheduled attempt. */
+	retryNow(): void {
+		this.#relay.retryNow();
+	}
+
+	/** The status of each of the viewer's own messages, given the room's other members. */
+	statuses(recipientIds: readonly string[]): Map<string, MessageStatus> {
+		return ownMessageStatuses(this.#receiptInputs(recipientIds), this.user.id);
+	}
+
+	/** Per other member: whether a device of theirs has `messageId` and whether they read it. */
+	receipts(messageId: string, recipientIds: readonly string[]): MemberReceipt[] {
+		return memberReceipts(this.#receiptInputs(recipientIds), messageId);
+	}
+
+	/** True when everything this tab wrote has been durably stored by the relay. */
+	get localWritesDurable(): boolean {
+		return this.#writtenClock <= (this.durable.get(this.#doc.clientID) ?? 0);
 	}
 
 	/** Appends a text message; works offline (it waits in the document). Null for blank text. */
 	send(text: string): ChatMessage | null {
 		const body = text.trim();
-		if (this.#destroyed || this.ended || body.length === 0 || body.length > MESSAGE_TEXT_MAX_CHARS) return null;
+		if (this.#destroyed || this.stopped || body.length === 0 || body.length > MESSAGE_TEXT_MAX_CHARS) return null;
 		const message: ChatMessage = { id: ulid(), author: this.user.id, ts: Date.now(), kind: 'text', text: body };
 		this.#doc.transact(() => this.#log.push([message]));
 		this.setTyping(false);
@@ -127,146 +208,124 @@ export class RoomConnection {
 
 	/** Announces typing; it ends by itself after a few idle seconds. */
 	setTyping(typing: boolean): void {
-		if (this.#destroyed) return;
+		if (this.#destroyed || this.#awareness.getLocalState() === null) return;
 		if (this.#typingTimer) clearTimeout(this.#typingTimer);
 		this.#typingTimer = typing ? setTimeout(() => this.setTyping(false), TYPING_IDLE_MS) : null;
-		const current = (this.#awareness.getLocalState() as AwarenessState | null)?.typing === true;
-		if (current !== typing) this.#awareness.setLocalStateField('typing', typing);
+		this.#typingWanted = typing;
+		this.#publishTyping();
 	}
 
 	/** Moves the viewer's read pointer forward to `messageId`; never backwards. */
 	markRead(messageId: string): void {
 		if (this.#destroyed) return;
-		const current = this.#reads.get(this.user.id);
+		const current = this.#readsMap.get(this.user.id);
 		if (current === messageId) return;
 		if (typeof current === 'string' && !this.#isAfter(messageId, current)) return;
-		this.#doc.transact(() => this.#reads.set(this.user.id, messageId));
+		this.#doc.transact(() => this.#readsMap.set(this.user.id, messageId));
 	}
 
 	/** Stops syncing and frees everything; safe to call twice. The device keeps its copy. */
 	destroy(): void {
 		if (this.#destroyed) return;
 		this.#destroyed = true;
-		window.removeEventListener('online', this.#onBrowserOnline);
-		if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+		openConnections.delete(this);
 		if (this.#typingTimer) clearTimeout(this.#typingTimer);
-		this.#dropProvider();
+		if (this.#typingPublishTimer) clearTimeout(this.#typingPublishTimer);
+		if (this.#deliveredTimer) clearTimeout(this.#deliveredTimer);
+		this.#relay.destroy();
+		this.#tabs.close();
 		this.#awareness.destroy();
 		void this.#persistence.destroy();
 		this.#doc.destroy();
 	}
 
-	/** Fetches a fresh descriptor (new token, membership re-checked), then connects. */
-	async #connect(): Promise<void> {
-		if (this.#destroyed || this.ended) return;
-		let descriptor: SyncDescriptor;
-		try {
-			descriptor = await getSyncDescriptor(this.roomId);
-		} catch (error) {
-			if (this.#destroyed) return;
-			if (error instanceof ApiError && error.status === 404) return this.#end('removed');
-			if (error instanceof ApiError && error.status === 401) return this.#end('signed_out');
-			this.status = 'offline';
-			this.#scheduleReconnect();
+	#publishTyping(): void {
+		const state = this.#awareness.getLocalState() as AwarenessState | null;
+		if (this.#destroyed || this.#typingPublishTimer || state === null) return;
+		if ((state.typing === true) === this.#typingWanted) return;
+		const wait = this.#typingPublishedAt + TYPING_PUBLISH_INTERVAL_MS - Date.now();
+		if (wait > 0) {
+			this.#typingPublishTimer = setTimeout(() => {
+				this.#typingPublishTimer = null;
+				this.#publishTyping();
+			}, wait);
 			return;
 		}
-		if (this.#destroyed || this.ended) return;
-		const provider = this.#providerFor(descriptor);
-		provider.params = descriptor.params;
-		provider.connect();
+		this.#typingPublishedAt = Date.now();
+		this.#awareness.setLocalStateField('typing', this.#typingWanted);
 	}
 
-	#providerFor(descriptor: SyncDescriptor): WebsocketProvider {
-		const existing = this.#provider;
-		if (existing && existing.serverUrl === descriptor.serverUrl.replace(/\/+$/, '') && existing.roomname === descriptor.room) {
-			return existing;
-		}
-		this.#dropProvider();
-		const provider = new WebsocketProvider(descriptor.serverUrl, descriptor.room, this.#doc, {
-			connect: false,
-			awareness: this.#awareness,
-			params: descriptor.params,
-			maxBackoffTime: RECONNECT_MAX_MS
-		});
-		provider.on('status', ({ status }) => {
-			if (provider !== this.#provider) return;
-			if (status === 'connected') this.status = 'online';
-			else if (status === 'disconnected') this.status = 'offline';
-		});
-		provider.on('sync', (isSynced: boolean) => {
-			if (provider !== this.#provider) return;
-			this.synced = isSynced;
-			if (!isSynced) return;
-			this.loaded = true;
-			this.#failedAttempts = 0;
-			// The sync exchange carried everything written while away.
-			if (this.#pendingIds.size > 0) this.#pendingIds = new Set();
-		});
-		provider.on('connection-close', () => {
-			if (provider !== this.#provider) return;
-			// Take reconnecting over from y-websocket: the token may have expired or the member
-			// may have been removed, so every retry starts with a fresh descriptor.
-			provider.shouldConnect = false;
-			this.status = 'offline';
-			this.synced = false;
-			this.#scheduleReconnect();
-		});
-		this.#provider = provider;
-		return provider;
+	#receiptInputs(recipientIds: readonly string[]): ReceiptInputs {
+		return {
+			messages: this.messages,
+			itemIds: this.#itemIds,
+			durable: this.durable,
+			recipientIds,
+			delivered: this.delivered,
+			reads: this.reads
+		};
 	}
 
-	#scheduleReconnect(): void {
-		if (this.#destroyed || this.ended || this.#reconnectTimer) return;
-		this.#failedAttempts += 1;
-		const ceiling = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** this.#failedAttempts);
-		// "Equal jitter": half fixed, half random, so clients of a restarted relay spread out.
-		const delay = ceiling / 2 + Math.random() * (ceiling / 2);
-		this.#reconnectTimer = setTimeout(() => {
-			this.#reconnectTimer = null;
-			void this.#connect();
-		}, delay);
+	#onDurable(clocks: DurableClocks): void {
+		const merged = mergeClocks(this.durable, clocks);
+		if (merged === this.durable) return;
+		this.durable = merged;
+		this.#persistDurable();
 	}
 
-	#end(reason: RoomEndReason): void {
-		this.ended = reason;
-		this.status = 'offline';
-		this.synced = false;
-		this.#dropProvider();
+	/** Keeps the clocks of the client ids behind the viewer's messages on the device. */
+	#persistDurable(): void {
+		const ownClients = new Set([...this.#itemIds.values()].map((item) => item.client));
+		saveDurableClocks(this.user.id, this.roomId, this.durable, ownClients);
 	}
-
-	/** Detaches before destroying, so the provider's own close events start no reconnect. */
-	#dropProvider(): void {
-		const provider = this.#provider;
-		this.#provider = null;
-		provider?.destroy();
-	}
-
-	#onBrowserOnline = (): void => {
-		if (this.#destroyed || this.ended || this.status === 'online' || !this.#reconnectTimer) return;
-		clearTimeout(this.#reconnectTimer);
-		this.#reconnectTimer = null;
-		this.#failedAttempts = 0;
-		void this.#connect();
-	};
 
 	#onLogChange = (event: Y.YArrayEvent<unknown>): void => {
-		const inSync = this.#provider !== null && this.#provider.synced && this.#provider.wsconnected;
-		if (!inSync) {
-			const pending = new Set(this.#pendingIds);
-			for (const change of event.changes.delta) {
-				for (const item of change.insert ?? []) {
-					if (isChatMessage(item, Number.MAX_SAFE_INTEGER) && item.author === this.user.id) pending.add(item.id);
+		let ownAdded = false;
+		for (const item of event.changes.added) {
+			if (!(item.content instanceof Y.ContentAny)) continue;
+			item.content.arr.forEach((value, offset) => {
+				if (isChatMessage(value, Number.MAX_SAFE_INTEGER) && value.author === this.user.id) {
+					this.#itemIds.set(value.id, { client: item.id.client, clock: item.id.clock + offset });
+					ownAdded = true;
 				}
-			}
-			if (pending.size !== this.#pendingIds.size) this.#pendingIds = pending;
+			});
 		}
+		// Acknowledgements may have come before the messages they cover (relay before IndexedDB).
+		if (ownAdded && this.durable.size > 0) this.#persistDurable();
 		this.messages = this.#log.toArray().filter((m): m is ChatMessage => isChatMessage(m, Number.MAX_SAFE_INTEGER));
+		this.#scheduleDeliveredMark();
 	};
 
 	#onReadsChange = (): void => {
-		const mine = this.#reads.get(this.user.id);
-		this.myReadId = typeof mine === 'string' ? mine : null;
+		this.reads = stringEntries(this.#readsMap);
+		this.myReadId = this.reads.get(this.user.id) ?? null;
 	};
+
+	#onDeliveredChange = (): void => {
+		this.delivered = stringEntries(this.#deliveredMap);
+		this.#scheduleDeliveredMark();
+	};
+
+	#onAfterTransaction = (transaction: Y.Transaction): void => {
+		if (transaction.local) this.#writtenClock = Y.getState(this.#doc.store, this.#doc.clientID);
+	};
+
+	/**
+	 * This device holds the log up to its newest message: say so in `delivered` (own key), once in
+	 * sync with the relay so the mark reflects what the room has, and throttled.
+	 */
+	#scheduleDeliveredMark(): void {
+		if (this.#destroyed || !this.synced || this.#deliveredTimer) return;
+		this.#deliveredTimer = setTimeout(() => {
+			this.#deliveredTimer = null;
+			if (this.#destroyed || !this.synced) return;
+			const newest = this.messages.at(-1);
+			if (!newest) return;
+			const current = this.#deliveredMap.get(this.user.id);
+			if (current === newest.id || (typeof current === 'string' && !this.#isAfter(newest.id, current))) return;
+			this.#doc.transact(() => this.#deliveredMap.set(this.user.id, newest.id));
+		}, DELIVERED_MARK_INTERVAL_MS);
+	}
 
 	#onAwarenessChange = (): void => {
 		const present = new Set<string>();

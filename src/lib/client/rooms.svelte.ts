@@ -1,8 +1,11 @@
 /**
  * The signed-in user's room list, shared by the sidebar and the room view. Polls the API and
  * takes live hints from an open room, so the list never waits for the next poll to look right.
+ * The last list is kept on the device (per account) and shown at once, so the app opens with its
+ * rooms when the network is slow or gone.
  */
 import { listRooms, ApiError } from './api';
+import { readJson, roomsKey, writeJson } from './device-store';
 import type { Room, RoomPreview, User } from '$lib/shared/api-types';
 import type { ChatMessage } from '$lib/shared/schema';
 
@@ -16,6 +19,13 @@ export function isUnread(room: Room, viewerId: string): boolean {
 
 export function otherMember(room: Room, viewerId: string): Room['members'][number] | null {
 	return room.members.find((m) => m.id !== viewerId) ?? null;
+}
+
+/** Enough of a room's shape to render it; the cache is the app's own, but old versions may linger. */
+function isCachedRoom(value: unknown): value is Room {
+	if (typeof value !== 'object' || value === null) return false;
+	const r = value as Record<string, unknown>;
+	return typeof r.id === 'string' && typeof r.name === 'string' && typeof r.lastActivityAt === 'string' && Array.isArray(r.members);
 }
 
 export class RoomsStore {
@@ -32,6 +42,11 @@ export class RoomsStore {
 
 	constructor(user: User) {
 		this.user = user;
+		const cached = readJson(roomsKey(user.id));
+		if (Array.isArray(cached) && cached.every(isCachedRoom)) {
+			this.rooms = cached;
+			this.loaded = true;
+		}
 	}
 
 	get(roomId: string): Room | null {
@@ -43,26 +58,28 @@ export class RoomsStore {
 		return this.#refreshing;
 	}
 
-	/** Polls every 15 s and on window focus; returns the stop function. */
+	/** Polls every 15 s, on window focus and when the network comes back; returns the stop function. */
 	start(): () => void {
 		void this.refresh();
 		const timer = setInterval(() => void this.refresh(), ROOMS_REFRESH_MS);
-		const onFocus = () => void this.refresh();
-		window.addEventListener('focus', onFocus);
+		const onWake = () => void this.refresh();
+		window.addEventListener('focus', onWake);
+		window.addEventListener('online', onWake);
 		return () => {
 			clearInterval(timer);
-			window.removeEventListener('focus', onFocus);
+			window.removeEventListener('focus', onWake);
+			window.removeEventListener('online', onWake);
 		};
 	}
 
 	/** Adds or replaces a room (after creating it, or a fresher copy from the room view). */
 	upsert(room: Room): void {
 		const known = this.rooms.some((r) => r.id === room.id);
-		this.rooms = known ? this.rooms.map((r) => (r.id === room.id ? room : r)) : [room, ...this.rooms];
+		this.#set(known ? this.rooms.map((r) => (r.id === room.id ? room : r)) : [room, ...this.rooms]);
 	}
 
 	remove(roomId: string): void {
-		this.rooms = this.rooms.filter((r) => r.id !== roomId);
+		this.#set(this.rooms.filter((r) => r.id !== roomId));
 	}
 
 	/** Live hint from an open room: its newest message and the viewer's read pointer. */
@@ -82,12 +99,17 @@ export class RoomsStore {
 		}
 		if (!changed) return;
 		const others = this.rooms.filter((r) => r.id !== roomId);
-		this.rooms = [next, ...others].sort((a, b) => b.lastActivityAt.localeCompare(a.lastActivityAt));
+		this.#set([next, ...others].sort((a, b) => b.lastActivityAt.localeCompare(a.lastActivityAt)));
+	}
+
+	#set(rooms: Room[]): void {
+		this.rooms = rooms;
+		writeJson(roomsKey(this.user.id), rooms);
 	}
 
 	async #load(): Promise<void> {
 		try {
-			this.rooms = await listRooms();
+			this.#set(await listRooms());
 			this.loaded = true;
 			this.offline = false;
 		} catch (error) {

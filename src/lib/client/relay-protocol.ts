@@ -1,0 +1,88 @@
+/**
+ * The relay's wire as the browser sees it (docs/protocol.md): the extension messages this client
+ * opts into, and the close codes that end a connection for good.
+ */
+import * as decoding from 'lib0/decoding';
+
+/** Query parameter that opts into the extension messages (`durable`, `rejected`). */
+export const RELAY_EXTENSIONS_PARAMS: Readonly<Record<string, string>> = { ext: '1' };
+
+/** Extension message types, relay → client. */
+export const RelayMessageType = {
+	/** varUint n, n × (varUint clientId, varUint clock): what PostgreSQL holds for the room. */
+	durable: 100,
+	/** varString code, varString detail: an update of this client's was refused. */
+	rejected: 101
+} as const;
+
+export const RelayCloseCode = {
+	tooLarge: 1009,
+	malformed: 4000,
+	unauthorized: 4401,
+	forbidden: 4403,
+	rejectedUpdate: 4422,
+	tooManyErrors: 4429
+} as const;
+
+/** Why a room's connection stopped for good (no more retries). */
+export type StopReason = 'signed_out' | 'removed' | 'refused' | 'too_many_errors' | 'too_large' | 'malformed';
+
+const STOP_FOR_CLOSE_CODE: ReadonlyMap<number, StopReason> = new Map([
+	[RelayCloseCode.unauthorized, 'signed_out'],
+	[RelayCloseCode.forbidden, 'removed'],
+	[RelayCloseCode.rejectedUpdate, 'refused'],
+	[RelayCloseCode.tooManyErrors, 'too_many_errors'],
+	[RelayCloseCode.tooLarge, 'too_large'],
+	[RelayCloseCode.malformed, 'malformed']
+]);
+
+/** The terminal reason behind a close code, or null when reconnecting may help (1001, 1006, …). */
+export function stopReasonForClose(code: number): StopReason | null {
+	return STOP_FOR_CLOSE_CODE.get(code) ?? null;
+}
+
+/** What the user is told when a room's connection stops. */
+export function describeStop(reason: StopReason): string {
+	switch (reason) {
+		case 'signed_out':
+			return 'Your session has ended. Sign in again to keep syncing.';
+		case 'removed':
+			return 'You are no longer a member of this room.';
+		case 'refused':
+			return 'The server refused a change from this device. Reload the page to try again.';
+		case 'too_many_errors':
+			return 'The server stopped syncing this room after too many refused changes. Reload the page to try again.';
+		case 'too_large':
+			return 'This device sent more than the server accepts at once. Reload the page to try again.';
+		case 'malformed':
+			return 'The server could not understand this device. Reload the page to try again.';
+	}
+}
+
+/** Reads a `durable` frame's body (the type was already read): client id → next clock. */
+export function readDurableFrame(decoder: decoding.Decoder): Map<number, number> {
+	const count = decoding.readVarUint(decoder);
+	const clocks = new Map<number, number>();
+	for (let i = 0; i < count; i += 1) {
+		const client = decoding.readVarUint(decoder);
+		clocks.set(client, decoding.readVarUint(decoder));
+	}
+	return clocks;
+}
+
+/**
+ * `rejected` codes that a fresh sync repairs: the update arrived before one it builds on (another
+ * tab's, relayed here), or the socket sent more updates than the relay's rate allows.
+ */
+export const RELAY_RESYNC_REJECTIONS: ReadonlySet<string> = new Set(['missing_dependency', 'rate_limited']);
+
+export interface Rejection {
+	code: string;
+	detail: string;
+}
+
+/** Reads a `rejected` frame's body (the type was already read). */
+export function readRejectedFrame(decoder: decoding.Decoder): Rejection {
+	const code = decoding.readVarString(decoder);
+	return { code, detail: decoding.readVarString(decoder) };
+}
