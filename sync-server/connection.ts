@@ -20,6 +20,8 @@ export class Connection {
 	readonly awarenessClients = new Set<number>();
 	/** Refused updates and rate-limited frames so far; past the limit the socket is closed. */
 	rejections = 0;
+	/** Awareness changes dropped for exceeding the rate. */
+	awarenessDropped = 0;
 	readonly limits: RelayLimits;
 	readonly updateRate: TokenBucket;
 	readonly awarenessRate: TokenBucket;

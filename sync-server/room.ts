@@ -1,9 +1,11 @@
 /**
  * One loaded room: its live document, awareness, sockets, and the queue that makes accepted
- * updates durable. Accepted update bytes are forwarded to the other sockets first (encoded once,
- * the same buffer to each), then applied in memory, then committed to PostgreSQL in batches;
- * only a commit makes an update durable, and only then is it acknowledged and sent to other
- * relay instances.
+ * updates durable. An accepted update is applied in memory at once (later updates are validated
+ * against it), committed to PostgreSQL in batches, and only after the commit forwarded to the
+ * room's other sockets (encoded once, the same buffer to each), acknowledged, and sent to other
+ * relay instances. Forwarding after the commit means no client ever holds another's message that
+ * the relay could still lose: such a client's next sync would carry that message back, and the
+ * relay must refuse messages relayed in someone else's name.
  */
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
@@ -24,12 +26,14 @@ import type { Logger } from './log';
 type ChangeOrigin = Connection | 'bus' | 'load';
 
 const PREVIEW_MAX_CHARS = 140;
+/** Over-rate awareness changes dropped per offence counted against the socket. */
+const AWARENESS_DROPS_PER_OFFENCE = 10;
 const PERSIST_RETRY_MIN_MS = 250;
 const PERSIST_RETRY_MAX_MS = 30_000;
 
 interface PendingWrite {
 	update: Uint8Array;
-	userId: string;
+	sender: Connection;
 	effects: UpdateEffects;
 	clocks: Map<number, number>;
 }
@@ -181,13 +185,12 @@ export class Room {
 			return;
 		}
 		for (const client of admitted.clientIds) this.#index.clientOwners.set(client, conn.userId);
-		this.#broadcast(encodeUpdateFrame(update), conn);
 		const last = admitted.messages.at(-1);
 		const effects: UpdateEffects = {
 			lastMessage: last ? toPreview(last, conn.identity.userName) : null,
 			reads: admitted.readId ? new Map([[conn.userId, admitted.readId]]) : new Map()
 		};
-		this.#enqueue({ update, userId: conn.userId, effects, clocks: admitted.clocks });
+		this.#enqueue({ update, sender: conn, effects, clocks: admitted.clocks });
 	}
 
 	/** Counts a refused or rate-limited frame; true when the socket was closed for it. */
@@ -223,7 +226,9 @@ export class Room {
 	#receiveAwareness(conn: Connection, update: Uint8Array): void {
 		if (!conn.awarenessRate.take()) {
 			// Awareness is a latest-state-wins stream: a dropped change is replaced by the next one.
-			this.#countOffence(conn, 'awareness rate exceeded');
+			// A chatty client only loses changes; one that keeps flooding is cut off.
+			conn.awarenessDropped += 1;
+			if (conn.awarenessDropped % AWARENESS_DROPS_PER_OFFENCE === 0) this.#countOffence(conn, 'awareness flood');
 			return;
 		}
 		let filtered: Uint8Array | null;
@@ -279,7 +284,8 @@ export class Room {
 			this.#storedRows += 1;
 			for (const write of batch) {
 				advanceClocks(this.#durable, write.clocks);
-				void this.#publish(BusKind.update, write.userId, write.update);
+				this.#broadcast(encodeUpdateFrame(write.update), write.sender);
+				void this.#publish(BusKind.update, write.sender.userId, write.update);
 			}
 			this.#sendDurable();
 			if (this.#storedRows >= ROOM_UPDATE_ROWS_MERGE_AT) await this.#mergeStoredRows();
