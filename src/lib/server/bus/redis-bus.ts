@@ -39,15 +39,22 @@ export class RedisBus implements Bus {
 	private readonly subscriber: Redis;
 	private readonly reportError: BusErrorReporter;
 	private readonly channels = new Map<string, ChannelEntry>();
+	private readonly subscriberReady: Promise<void>;
 	private closing: Promise<void> | null = null;
 
 	constructor(options: RedisBusOptions) {
 		this.instanceId = options.instanceId ?? randomUUID();
 		this.reportError = options.onError ?? logBusError;
 		this.publisher = new Redis(options.url, { connectionName: `bus-pub-${this.instanceId}` });
-		// No CLIENT SETINFO on the subscriber: ioredis 5.x sends it while a SUBSCRIBE may already be
-		// queued, and Redis refuses non-subscriber commands then (ioredis issue 2037).
 		this.subscriber = new Redis(options.url, { connectionName: `bus-sub-${this.instanceId}`, disableClientInfo: true });
+		// The first SUBSCRIBE waits for the connection to be ready: sent while ioredis is still
+		// naming the connection and running its ready check, it put the connection in subscriber
+		// mode under them, Redis refused those commands, and the subscription could be lost
+		// (ioredis issue 2037).
+		this.subscriberReady = new Promise<void>((resolve) => {
+			if (this.subscriber.status === 'ready') resolve();
+			else this.subscriber.once('ready', () => resolve());
+		});
 		// Without a listener ioredis prints "Unhandled error event"; it keeps reconnecting either way.
 		this.publisher.on('error', (error: unknown) => this.reportError(error, 'publisher connection'));
 		this.subscriber.on('error', (error: unknown) => this.reportError(error, 'subscriber connection'));
@@ -68,7 +75,7 @@ export class RedisBus implements Bus {
 		const subscription: Subscription = { handler };
 		let entry = this.channels.get(channel);
 		if (entry === undefined) {
-			const ready = this.subscriber.subscribe(channel).then(() => undefined);
+			const ready = this.subscriberReady.then(() => this.subscriber.subscribe(channel)).then(() => undefined);
 			entry = { subscriptions: new Set(), ready };
 			this.channels.set(channel, entry);
 		}
