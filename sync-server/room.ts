@@ -26,6 +26,30 @@ import type { Logger } from './log';
 type ChangeOrigin = Connection | 'bus' | 'load';
 
 const PREVIEW_MAX_CHARS = 140;
+/**
+ * Refusals after which the relay deletes the refused items in the sender's copy. Not for bytes
+ * that failed the shape check (nothing in them can be trusted), nor for updates refused for being
+ * early (missing dependencies) or too frequent: their items are fine and will be resent.
+ */
+const REVERTIBLE: ReadonlySet<string> = new Set([
+	'bad_content',
+	'unknown_parent',
+	'nested_type',
+	'foreign_client_id',
+	'duplicate_id',
+	'other_users_key',
+	'unknown_message',
+	'not_your_message',
+	'not_an_object',
+	'bad_id',
+	'bad_author',
+	'bad_ts',
+	'ts_in_future',
+	'bad_kind',
+	'bad_text',
+	'text_too_long',
+	'extra_fields'
+]);
 /** Over-rate awareness changes dropped per offence counted against the socket. */
 const AWARENESS_DROPS_PER_OFFENCE = 10;
 const PERSIST_RETRY_MIN_MS = 250;
@@ -167,8 +191,13 @@ export class Room {
 		const rejection = this.#deps.skipValidation
 			? trustUpdate(update, admitted)
 			: validateUpdate(this.doc, this.#index, conn.userId, update, Date.now(), admitted);
+		if (rejection?.problem === 'missing_dependency') {
+			this.#requestResync(conn, rejection.detail);
+			return;
+		}
 		if (rejection) {
 			this.#reject(conn, rejection.problem, rejection.detail);
+			if (conn.identity.extensions && !conn.closed && REVERTIBLE.has(rejection.problem)) this.#revert(conn, update);
 			return;
 		}
 		if (!admitted.changes) return;
@@ -203,6 +232,51 @@ export class Room {
 		return true;
 	}
 
+	/**
+	 * An update that builds on something the room lacks (the client skipped part of its own
+	 * history, e.g. an item the relay refused and then deleted in its copy): the relay asks for
+	 * everything it lacks with a sync step 1, which any y-websocket client answers in one update.
+	 */
+	#requestResync(conn: Connection, detail: string): void {
+		if (this.#countOffence(conn, 'missing_dependency')) return;
+		if (conn.identity.extensions) this.#sendRejected(conn, 'missing_dependency', detail);
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, MessageType.sync);
+		syncProtocol.writeSyncStep1(encoder, this.doc);
+		conn.send(encoding.toUint8Array(encoder));
+	}
+
+	/**
+	 * Brings a refused sender's document back in line with the room: an update that deletes,
+	 * in the sender's copy, every item the refused update added. The sender's own client then
+	 * holds them as tombstones, which validation admits, so its later updates stay contiguous.
+	 */
+	#revert(conn: Connection, update: Uint8Array): void {
+		const ranges = new Map<number, Array<[number, number]>>();
+		// Safe to decode: only updates that passed the shape check and decoding reach here.
+		for (const struct of Y.decodeUpdate(update).structs) {
+			const start = Math.max(struct.id.clock, Y.getState(this.doc.store, struct.id.client));
+			const end = struct.id.clock + struct.length;
+			if (end <= start) continue;
+			const list = ranges.get(struct.id.client) ?? [];
+			list.push([start, end - start]);
+			ranges.set(struct.id.client, list);
+		}
+		if (ranges.size === 0) return;
+		const encoder = encoding.createEncoder();
+		encoding.writeVarUint(encoder, 0); // no structs
+		encoding.writeVarUint(encoder, ranges.size);
+		for (const [client, list] of ranges) {
+			encoding.writeVarUint(encoder, client);
+			encoding.writeVarUint(encoder, list.length);
+			for (const [clock, len] of list) {
+				encoding.writeVarUint(encoder, clock);
+				encoding.writeVarUint(encoder, len);
+			}
+		}
+		conn.send(encodeUpdateFrame(encoding.toUint8Array(encoder)));
+	}
+
 	#integrationFailed(conn: Connection, error: unknown): void {
 		this.#deps.log.error(`[relay] room ${this.id}: an admitted update from ${conn.userId} failed to integrate; reloading the room:`, error);
 		conn.close(CloseCode.malformed, 'update could not be applied');
@@ -216,6 +290,10 @@ export class Room {
 			conn.close(CloseCode.rejectedUpdate, `update refused: ${code}`);
 			return;
 		}
+		this.#sendRejected(conn, code, detail);
+	}
+
+	#sendRejected(conn: Connection, code: string, detail: string): void {
 		const encoder = encoding.createEncoder();
 		encoding.writeVarUint(encoder, MessageType.rejected);
 		encoding.writeVarString(encoder, code);

@@ -37,6 +37,7 @@ export type UpdateProblem =
 	| 'other_users_key'
 	| 'forbidden_delete'
 	| 'unknown_message'
+	| 'unsupported_content'
 	| 'not_your_message'
 	| MessageProblem;
 
@@ -75,6 +76,20 @@ interface Place {
 }
 
 type DecodedStruct = Y.Item | Y.GC | Y.Skip;
+type DecodedDeleteSet = { clients: Map<number, Array<{ clock: number; len: number }>> };
+
+/** Whether the delete set deletes every clock of [clock, clock + len) of `client`. */
+function coversRange(ds: DecodedDeleteSet, client: number, clock: number, len: number): boolean {
+	let at = clock;
+	const end = clock + len;
+	const ranges = [...(ds.clients.get(client) ?? [])].sort((a, b) => a.clock - b.clock);
+	for (const range of ranges) {
+		if (range.clock > at) break;
+		at = Math.max(at, range.clock + range.len);
+		if (at >= end) return true;
+	}
+	return at >= end;
+}
 
 type PlaceResult = Place | 'nested' | 'unknown';
 
@@ -162,12 +177,15 @@ export function validateUpdate(
 	now: number,
 	admitted: Admitted
 ): Rejection | null {
-	let decoded: { structs: DecodedStruct[]; ds: { clients: Map<number, Array<{ clock: number; len: number }>> } };
+	let decoded: { structs: DecodedStruct[]; ds: DecodedDeleteSet };
 	try {
 		checkUpdateShape(update);
 	} catch (error) {
 		if (error instanceof ShapeError) {
-			return { problem: error.problem === 'content_kind' ? 'bad_content' : 'malformed', detail: `${error.problem}: ${error.message}` };
+			return {
+				problem: error.problem === 'content_kind' ? 'unsupported_content' : 'malformed',
+				detail: `${error.problem}: ${error.message}`
+			};
 		}
 		throw error;
 	}
@@ -214,7 +232,7 @@ export function validateUpdate(
 			continue;
 		}
 		const offset = expected - struct.id.clock;
-		const rejection = checkItem(struct, offset, doc, pending, places, index, userId, now, newIds, newMessages, admitted);
+		const rejection = checkItem(struct, offset, doc, pending, places, decoded.ds, index, userId, now, newIds, newMessages, admitted);
 		if (rejection) return rejection;
 		admitted.changes = true;
 		if (!admitted.clientIds.includes(client)) admitted.clientIds.push(client);
@@ -237,6 +255,7 @@ function checkItem(
 	doc: Y.Doc,
 	pending: Map<number, DecodedStruct[]>,
 	places: Map<Y.Item, PlaceResult>,
+	ds: DecodedDeleteSet,
 	index: RoomIndex,
 	userId: string,
 	now: number,
@@ -252,6 +271,12 @@ function checkItem(
 	const content = item.content;
 	if (place.root === MESSAGES_KEY) {
 		if (place.key !== null) return { problem: 'bad_content', detail: 'messages is an array, not a map' };
+		if (content instanceof Y.ContentDeleted && coversRange(ds, item.id.client, item.id.clock + offset, item.length - offset)) {
+			// A tombstone: an own item the relay refused earlier and told this client to delete.
+			// It carries nothing, and it keeps the client's clocks contiguous so its later
+			// messages can be admitted.
+			return null;
+		}
 		if (!(content instanceof Y.ContentAny)) {
 			return { problem: 'bad_content', detail: 'messages holds plain JSON objects only' };
 		}
@@ -340,7 +365,9 @@ function checkDeleteRange(
 		const inRoom = at < Y.getState(doc.store, client);
 		if (struct instanceof Y.Item) {
 			const alreadyDeleted = inRoom && struct.deleted;
-			if (!alreadyDeleted) {
+			const newTombstone = !inRoom && struct.content instanceof Y.ContentDeleted;
+			if (newTombstone) outcome = 'new';
+			else if (!alreadyDeleted) {
 				const place = placeOf(struct, doc, pending);
 				if (!mayRetire(place, index, userId)) return { problem: 'forbidden_delete', detail: 'only the relay removes messages' };
 				outcome = 'new';

@@ -146,7 +146,7 @@ describe('attacks on the room document', () => {
 			['a delete set with a huge range', new Uint8Array([0, 1, 7, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f])]
 		];
 		for (const [name, bytes] of crafted) {
-			const client = await expectRefused((c) => c.sendUpdate(bytes), /malformed|bad_content|forbidden_delete|unknown_parent/);
+			const client = await expectRefused((c) => c.sendUpdate(bytes), /malformed|unsupported_content|bad_content|forbidden_delete|unknown_parent/);
 			expect(client.closeCode, name).toBeNull(); // refused with an error frame, the socket stays usable
 			client.close();
 		}
@@ -166,6 +166,23 @@ describe('attacks on the room document', () => {
 		expect(client.rejections.some((r) => r.code === 'rate_limited')).toBe(true);
 		expect(client.closeCode).toBe(CloseCode.tooManyErrors);
 		expect(roomJson(bobDoc).messages).toEqual([original]);
+	});
+});
+
+describe('after a refusal', () => {
+	it("brings the sender's document back in line, and its later messages still get through", async () => {
+		const mallory = h.provider(alice, roomId, { ext: '1' });
+		await waitFor(() => mallory.provider.synced, 5000, 'synced');
+		const before = await snapshot();
+		mallory.doc.getArray('messages').push([chatMessage(bob.id, 'forged')]);
+		// The relay deletes the refused item in the sender's copy: it shows what the room shows.
+		await waitFor(() => roomJson(mallory.doc).messages.length === 1, 5000, 'forged message reverted');
+		expect(roomJson(mallory.doc).messages).toEqual([original]);
+		expect(await snapshot()).toEqual(before);
+		// Same client, same socket: an honest message afterwards is admitted and reaches bob.
+		mallory.doc.getArray('messages').push([chatMessage(alice.id, 'sorry')]);
+		await waitFor(() => roomJson(bobDoc).messages.some((m) => (m as { text: string }).text === 'sorry'), 5000, 'later message arrives');
+		expect(roomJson(bobDoc).messages.map((m) => (m as { text: string }).text)).toEqual(["bob's original", 'sorry']);
 	});
 });
 

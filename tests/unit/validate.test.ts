@@ -166,10 +166,10 @@ describe('update validation', () => {
 	it('refuses root types outside the schema and nested types', () => {
 		const { client, updateFrom, admit } = setup();
 		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('admin').set('x', 1))).rejection?.problem).toBe('unknown_parent');
-		expect(admit(ALICE, updateFrom(client(), (d) => d.getText('messages2').insert(0, 'x'))).rejection?.problem).toBe('bad_content');
+		expect(admit(ALICE, updateFrom(client(), (d) => d.getText('messages2').insert(0, 'x'))).rejection?.problem).toBe('unsupported_content');
 		expect(admit(ALICE, updateFrom(client(), (d) => d.getMap('other').set('x', ulid()))).rejection?.problem).toBe('unknown_parent');
 		const nested = updateFrom(client(), (d) => d.getArray('messages').push([new Y.Map()]));
-		expect(admit(ALICE, nested).rejection?.problem).toBe('bad_content');
+		expect(admit(ALICE, nested).rejection?.problem).toBe('unsupported_content');
 	});
 
 	it('refuses malformed messages: text too long, future ts, bad id, unknown kind, extra fields', () => {
@@ -243,7 +243,7 @@ describe('update validation', () => {
 		const { admit } = setup();
 		const doc = new Y.Doc();
 		doc.getArray('messages').push([message(ALICE)]);
-		expect(admit(ALICE, Y.encodeStateAsUpdateV2(doc)).rejection?.problem).toMatch(/malformed|bad_content/);
+		expect(admit(ALICE, Y.encodeStateAsUpdateV2(doc)).rejection?.problem).toMatch(/malformed|unsupported_content/);
 	});
 
 	it('refuses undecodable bytes', () => {
