@@ -27,12 +27,23 @@ function chatServicesInDev(): Plugin {
 export default defineConfig({
 	plugins: [sveltekit(), chatServicesInDev()],
 	test: {
-		include: ['tests/**/*.test.ts'],
 		environment: 'node',
 		testTimeout: 30_000,
 		hookTimeout: 60_000,
 		// Integration and browser tests start real servers; two cores gain nothing from more workers.
 		maxWorkers: 2,
-		fileParallelism: true
+		fileParallelism: true,
+		projects: [
+			{
+				extends: true,
+				test: { name: 'suite', include: ['tests/**/*.test.ts'], exclude: ['tests/**/*.alone.test.ts'] }
+			},
+			{
+				// Timing-sensitive tests (the relay fuzz run measures its longest frame and another
+				// room's latency) run after the rest, one file at a time, with the cores to themselves.
+				extends: true,
+				test: { name: 'alone', include: ['tests/**/*.alone.test.ts'], sequence: { groupOrder: 1 }, fileParallelism: false }
+			}
+		]
 	}
 });

@@ -1,41 +1,10 @@
 /**
- * The relay's wire: y-websocket message types, this relay's extensions, close codes and limits.
- * Named in one place (docs/protocol.md documents each).
+ * The relay's limits, and its wire (src/lib/shared/relay-wire.ts), named in one place
+ * (docs/protocol.md documents each).
  */
 
-/** y-websocket top-level message types (y-websocket's provider and server agree on these). */
-export const MessageType = {
-	sync: 0,
-	awareness: 1,
-	auth: 2,
-	queryAwareness: 3,
-	/** Extension: relay → client, the room's durably stored state vector (sent after each commit). */
-	durable: 100,
-	/** Extension: relay → client, an update of this client's was refused: varString code, varString text. */
-	rejected: 101
-} as const;
-
-/** Query parameter by which a client opts into the extension messages (stock clients never see them). */
-export const EXTENSIONS_PARAM = 'ext';
-export const EXTENSIONS_VERSION = '1';
-
-/** WebSocket close codes (4000-4999 are the application's; RFC 6455 §7.4.2). */
-export const CloseCode = {
-	/** The relay is shutting down or restarting; reconnect later. */
-	goingAway: 1001,
-	/** A frame above RELAY_MAX_FRAME_BYTES (sent by `ws` itself). */
-	tooLarge: 1009,
-	/** A frame that is not a y-websocket message. */
-	malformed: 4000,
-	/** The session behind this socket was signed out or expired; do not retry with it. */
-	unauthorized: 4401,
-	/** The account is no longer a member of this room; do not retry. */
-	forbidden: 4403,
-	/** A stock client (no extensions) sent an update the room refuses; see the reason text. */
-	rejectedUpdate: 4422,
-	/** Too many refused updates or frames in a short time. */
-	tooManyErrors: 4429
-} as const;
+// Message types, close codes and the extensions parameter are shared with the browser.
+export { CloseCode, EXTENSIONS_PARAM, EXTENSIONS_VERSION, MessageType } from '../src/lib/shared/relay-wire';
 
 /**
  * Largest frame accepted. A message is at most 4,000 characters (≤ 16 KB of UTF-8); the frame

@@ -203,11 +203,21 @@ export class Room {
 		if (!admitted.changes) return;
 		// Applied before anyone else sees it: should an update that validation admitted still fail
 		// to integrate, it reaches no socket and no store (and the room reloads from the store).
+		// What is forwarded and stored is the update Yjs itself encodes for what it integrated,
+		// never the client's bytes: those may carry repeated items with origins only the relay
+		// has, which would break the recipients' copies.
+		let integrated: Uint8Array | null = null;
+		const capture = (encoded: Uint8Array, origin: unknown): void => {
+			if (origin === conn) integrated = integrated ? Y.mergeUpdates([integrated, encoded]) : encoded;
+		};
+		this.doc.on('update', capture);
 		try {
 			Y.applyUpdate(this.doc, update, conn);
 		} catch (error) {
 			this.#integrationFailed(conn, error);
 			return;
+		} finally {
+			this.doc.off('update', capture);
 		}
 		if (this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null) {
 			this.#integrationFailed(conn, new Error('the update left pending structs'));
@@ -219,7 +229,8 @@ export class Room {
 			lastMessage: last ? toPreview(last, conn.identity.userName) : null,
 			reads: admitted.readId ? new Map([[conn.userId, admitted.readId]]) : new Map()
 		};
-		this.#enqueue({ update, sender: conn, effects, clocks: admitted.clocks });
+		if (integrated === null) return; // nothing new after all
+		this.#enqueue({ update: integrated, sender: conn, effects, clocks: admitted.clocks });
 	}
 
 	/** Counts a refused or rate-limited frame; true when the socket was closed for it. */
@@ -302,13 +313,6 @@ export class Room {
 	}
 
 	#receiveAwareness(conn: Connection, update: Uint8Array): void {
-		if (!conn.awarenessRate.take()) {
-			// Awareness is a latest-state-wins stream: a dropped change is replaced by the next one.
-			// A chatty client only loses changes; one that keeps flooding is cut off.
-			conn.awarenessDropped += 1;
-			if (conn.awarenessDropped % AWARENESS_DROPS_PER_OFFENCE === 0) this.#countOffence(conn, 'awareness flood');
-			return;
-		}
 		let filtered: Uint8Array | null;
 		try {
 			filtered = filterAwarenessUpdate(update, conn, this.awareness, this.#index.clientOwners);
@@ -318,7 +322,16 @@ export class Room {
 			this.#countOffence(conn, 'malformed awareness update');
 			return;
 		}
+		// Stock providers echo every awareness change they receive; the filter drops those
+		// entries (not theirs), and only what is left counts against the rate.
 		if (filtered === null) return;
+		if (!conn.awarenessRate.take()) {
+			// Awareness is a latest-state-wins stream: a dropped change is replaced by the next one.
+			// A chatty client only loses changes; one that keeps flooding is cut off.
+			conn.awarenessDropped += 1;
+			if (conn.awarenessDropped % AWARENESS_DROPS_PER_OFFENCE === 0) this.#countOffence(conn, 'awareness flood');
+			return;
+		}
 		awarenessProtocol.applyAwarenessUpdate(this.awareness, filtered, conn);
 	}
 

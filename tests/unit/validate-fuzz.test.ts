@@ -7,19 +7,11 @@ import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { ulid } from 'ulid';
 import { emptyAdmitted, validateUpdate, type RoomIndex } from '../../sync-server/validate';
+import { prng } from '../helpers/prng';
 
 const AUTHOR = 'fuzzer';
 const CASES = 60_000;
 
-function prng(seed: number): () => number {
-	return () => {
-		seed |= 0;
-		seed = (seed + 0x6d2b79f5) | 0;
-		let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 const message = (text: string) => ({ id: ulid(), author: AUTHOR, ts: Date.now(), kind: 'text', text });
 

@@ -4,25 +4,12 @@
  */
 import * as decoding from 'lib0/decoding';
 
-/** Query parameter that opts into the extension messages (`durable`, `rejected`). */
-export const RELAY_EXTENSIONS_PARAMS: Readonly<Record<string, string>> = { ext: '1' };
+import { CloseCode as RelayCloseCode, EXTENSIONS_PARAM, EXTENSIONS_VERSION, MessageType as RelayMessageType } from '$lib/shared/relay-wire';
 
-/** Extension message types, relay → client. */
-export const RelayMessageType = {
-	/** varUint n, n × (varUint clientId, varUint clock): what PostgreSQL holds for the room. */
-	durable: 100,
-	/** varString code, varString detail: an update of this client's was refused. */
-	rejected: 101
-} as const;
+export { RelayCloseCode, RelayMessageType };
 
-export const RelayCloseCode = {
-	tooLarge: 1009,
-	malformed: 4000,
-	unauthorized: 4401,
-	forbidden: 4403,
-	rejectedUpdate: 4422,
-	tooManyErrors: 4429
-} as const;
+/** Query parameters that opt into the extension messages (`durable`, `rejected`). */
+export const RELAY_EXTENSIONS_PARAMS: Readonly<Record<string, string>> = { [EXTENSIONS_PARAM]: EXTENSIONS_VERSION };
 
 /** Why a room's connection stopped for good (no more retries). */
 export type StopReason = 'signed_out' | 'removed' | 'refused' | 'too_many_errors' | 'too_large' | 'malformed';

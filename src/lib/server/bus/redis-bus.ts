@@ -7,9 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Bus, BusHandler } from './bus';
 import type { BusErrorReporter } from './memory-bus';
-
-/** How long close() waits for a graceful QUIT before dropping a connection. */
-export const REDIS_BUS_QUIT_TIMEOUT_MS = 2_000;
+import { quitConnection } from '../redis-connection';
 
 export interface RedisBusOptions {
 	url: string;
@@ -134,21 +132,3 @@ export class RedisBus implements Bus {
 	}
 }
 
-/** QUIT, or drop the socket when Redis does not answer in time (it may be down). */
-async function quitConnection(redis: Redis, reportError: BusErrorReporter): Promise<void> {
-	if (redis.status === 'end') return;
-	let timer: NodeJS.Timeout | undefined;
-	const timedOut = new Promise<'timeout'>((resolve) => {
-		timer = setTimeout(() => resolve('timeout'), REDIS_BUS_QUIT_TIMEOUT_MS);
-	});
-	const quit = redis.quit().then(
-		() => 'quit' as const,
-		(error: unknown) => {
-			reportError(error, 'QUIT failed; dropping the connection');
-			return 'failed' as const;
-		}
-	);
-	const outcome = await Promise.race([quit, timedOut]);
-	clearTimeout(timer);
-	if (outcome !== 'quit') redis.disconnect();
-}

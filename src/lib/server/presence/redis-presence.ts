@@ -8,9 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis, type ChainableCommander } from 'ioredis';
 import { PRESENCE_RENEW_MS, PRESENCE_TTL_MS, type PresenceStore } from './presence';
 import { requireConnectionCount, requirePositiveMs } from './memory-presence';
-
-/** How long close() waits for a graceful QUIT before dropping the connection. */
-export const REDIS_PRESENCE_QUIT_TIMEOUT_MS = 2_000;
+import { quitConnection } from '../redis-connection';
 
 export type PresenceErrorReporter = (error: unknown, context: string) => void;
 
@@ -149,21 +147,3 @@ async function execChecked(commands: ChainableCommander): Promise<unknown[]> {
 	});
 }
 
-/** QUIT, or drop the socket when Redis does not answer in time (it may be down). */
-async function quitConnection(redis: Redis, reportError: PresenceErrorReporter): Promise<void> {
-	if (redis.status === 'end') return;
-	let timer: NodeJS.Timeout | undefined;
-	const timedOut = new Promise<'timeout'>((resolve) => {
-		timer = setTimeout(() => resolve('timeout'), REDIS_PRESENCE_QUIT_TIMEOUT_MS);
-	});
-	const quit = redis.quit().then(
-		() => 'quit' as const,
-		(error: unknown) => {
-			reportError(error, 'QUIT failed; dropping the connection');
-			return 'failed' as const;
-		}
-	);
-	const outcome = await Promise.race([quit, timedOut]);
-	clearTimeout(timer);
-	if (outcome !== 'quit') redis.disconnect();
-}

@@ -14,6 +14,7 @@ import { ulid } from 'ulid';
 import { MessageType } from '../../sync-server/protocol';
 import { RawClient } from '../helpers/attacker';
 import { chatMessage, RelayHarness, type TestAccount } from '../helpers/relay';
+import { prng } from '../helpers/prng';
 import { waitFor } from '../helpers/wait';
 
 const FRAMES = 100_000;
@@ -39,16 +40,6 @@ afterAll(async () => {
 	await h.close();
 });
 
-/** A deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-	return () => {
-		seed |= 0;
-		seed = (seed + 0x6d2b79f5) | 0;
-		let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-		t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 function corpus(author: string): { updates: Uint8Array[]; awareness: Uint8Array[] } {
 	const doc = new Y.Doc();
