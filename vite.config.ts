@@ -12,6 +12,8 @@ function chatServicesInDev(): Plugin {
 		apply: 'serve',
 		async configureServer(server) {
 			if (process.env.VITEST) return;
+			// As in src/main.ts: the pinned AWS SDK supports Node 20; its warning concerns 2027 releases.
+			process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 			const { readConfig, withBoundAppPort } = await server.ssrLoadModule('/src/lib/server/config.ts');
 			const { startChat } = await server.ssrLoadModule('/src/lib/server/boot.ts');
 			const { setServices } = await server.ssrLoadModule('/src/lib/server/services.ts');
