@@ -4,7 +4,7 @@
  * under bench/results/. Loopback only; everything ends by itself.
  *
  *   npm run bench                 all of them
- *   npm run bench -- validation   only the named ones (validation, foundation, offline)
+ *   npm run bench -- validation   only the named ones (validation, foundation, offline, crdt)
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 const BENCHMARKS: Record<string, string> = {
 	validation: 'bench/validation.ts',
 	foundation: 'bench/foundation.ts',
-	offline: 'bench/offline.ts'
+	offline: 'bench/offline.ts',
+	crdt: 'bench/crdt.ts'
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -1,0 +1,144 @@
+/**
+ * The CRDT choice, measured: the same 10,000-message room log in Yjs (what the product uses) and
+ * in Automerge — encoded size, time to load it, time to append one message (and encode the change
+ * that would go over the wire).
+ *
+ *   npx tsx bench/crdt.ts
+ *
+ * The log is realistic in shape: 8 authors writing in runs of a few messages, each message a plain
+ * object {id, author, ts, kind, text} with text of 20–200 characters. Writes bench/results/crdt-<date>.json.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import * as A from '@automerge/automerge';
+import * as Y from 'yjs';
+import { ulid } from 'ulid';
+import { prng } from '../tests/helpers/prng';
+
+const MESSAGES = Number(process.env.CRDT_MESSAGES ?? 10_000);
+const AUTHORS = 8;
+const APPENDS = 100;
+const LOADS = 5;
+
+interface Message {
+	id: string;
+	author: string;
+	ts: number;
+	kind: 'text';
+	text: string;
+}
+
+const random = prng(42);
+const WORDS = 'the a tunnel train offline message sync room later tomorrow yes no maybe tent snacks nine road coffee'.split(' ');
+function text(): string {
+	const words: string[] = [];
+	const target = 20 + Math.floor(random() * 180);
+	while (words.join(' ').length < target) words.push(WORDS[Math.floor(random() * WORDS.length)]);
+	return words.join(' ');
+}
+
+function log(): Message[] {
+	const messages: Message[] = [];
+	let author = 0;
+	let ts = Date.UTC(2026, 0, 1);
+	while (messages.length < MESSAGES) {
+		if (random() < 0.35) author = Math.floor(random() * AUTHORS);
+		ts += 1000 + Math.floor(random() * 60_000);
+		messages.push({ id: ulid(ts), author: `user${author}`, ts, kind: 'text', text: text() });
+	}
+	return messages;
+}
+
+function median(values: number[]): number {
+	const sorted = [...values].sort((a, b) => a - b);
+	return sorted[Math.floor(sorted.length / 2)];
+}
+
+function timeIt(fn: () => void): number {
+	const start = performance.now();
+	fn();
+	return performance.now() - start;
+}
+
+const messages = log();
+const next = (i: number): Message => ({ id: ulid(), author: `user${i % AUTHORS}`, ts: Date.now(), kind: 'text', text: text() });
+
+// Yjs: each author is its own client id (as on real devices); plain objects in a Y.Array.
+function buildYjs(): Uint8Array {
+	const doc = new Y.Doc();
+	const clientIds = Array.from({ length: AUTHORS }, (_, i) => 1000 + i);
+	const array = doc.getArray<Message>('messages');
+	for (const message of messages) {
+		doc.clientID = clientIds[Number(message.author.slice(4))];
+		array.push([message]);
+	}
+	return Y.encodeStateAsUpdate(doc);
+}
+
+// Automerge: each author its own actor on its own copy, merged with the room's as devices sync.
+function buildAutomerge(): Uint8Array {
+	const actors = Array.from({ length: AUTHORS }, (_, i) => (i + 1).toString(16).padStart(32, '0'));
+	let room = A.from<{ messages: Message[] }>({ messages: [] }, actors[0]);
+	const copies = actors.map((actor) => A.clone(room, actor));
+	for (const message of messages) {
+		const author = Number(message.author.slice(4));
+		let copy = A.merge(copies[author], room);
+		copy = A.change(copy, (d) => {
+			d.messages.push(message);
+		});
+		copies[author] = copy;
+		room = A.merge(room, copy);
+	}
+	return A.save(room);
+}
+
+const yjsBuild = timeIt(() => undefined);
+let yjsState = new Uint8Array();
+const yjsBuildMs = timeIt(() => (yjsState = buildYjs())) + yjsBuild;
+let amState = new Uint8Array();
+const amBuildMs = timeIt(() => (amState = buildAutomerge()));
+
+const yjsLoad = median(Array.from({ length: LOADS }, () => timeIt(() => Y.applyUpdate(new Y.Doc(), yjsState))));
+const amLoad = median(Array.from({ length: LOADS }, () => timeIt(() => A.load(amState))));
+
+const yjsDoc = new Y.Doc();
+Y.applyUpdate(yjsDoc, yjsState);
+const yjsAppend = median(
+	Array.from({ length: APPENDS }, (_, i) =>
+		timeIt(() => {
+			let update: Uint8Array | null = null;
+			yjsDoc.once('update', (u: Uint8Array) => (update = u));
+			yjsDoc.getArray<Message>('messages').push([next(i)]);
+			if (!update) throw new Error('no update');
+		})
+	)
+);
+let amDoc = A.load<{ messages: Message[] }>(amState);
+const amAppend = median(
+	Array.from({ length: APPENDS }, (_, i) =>
+		timeIt(() => {
+			amDoc = A.change(amDoc, (d) => {
+				d.messages.push(next(i));
+			});
+			if (!A.getLastLocalChange(amDoc)) throw new Error('no change');
+		})
+	)
+);
+
+const results = {
+	date: new Date().toISOString(),
+	machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
+	messages: MESSAGES,
+	yjs: { bytes: yjsState.length, loadMs: yjsLoad, appendMs: yjsAppend, buildMs: yjsBuildMs },
+	automerge: { bytes: amState.length, loadMs: amLoad, appendMs: amAppend, buildMs: amBuildMs }
+};
+const row = (name: string, y: number, a: number, unit: string, digits = 2): string =>
+	`  ${name.padEnd(22)} Yjs ${y.toFixed(digits).padStart(10)} ${unit}   Automerge ${a.toFixed(digits).padStart(10)} ${unit}   Automerge/Yjs ${(a / y).toFixed(2)}×`;
+console.log(`the same ${MESSAGES.toLocaleString('en')}-message room log`);
+console.log(row('encoded size', results.yjs.bytes / 1024, results.automerge.bytes / 1024, 'KiB', 0));
+console.log(row('load', yjsLoad, amLoad, 'ms'));
+console.log(row('append one message', yjsAppend, amAppend, 'ms', 3));
+await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+const file = new URL(`./results/crdt-${results.date.replace(/[:.]/g, '-')}.json`, import.meta.url);
+await writeFile(file, JSON.stringify(results, null, 2));
+console.log(`  written to ${file.pathname}`);
