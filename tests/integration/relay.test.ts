@@ -9,7 +9,7 @@ import { removeMember } from '../../src/lib/server/rooms';
 import { pageMessages } from '../../src/lib/server/messages';
 import { CloseCode, MessageType, RELAY_MAX_FRAME_BYTES } from '../../sync-server/protocol';
 import { chatMessage, RelayHarness, TEST_ORIGIN, upgradeStatus, type TestAccount } from '../helpers/relay';
-import { waitFor } from '../helpers/wait';
+import { holdsFor, waitFor } from '../helpers/wait';
 
 let h: RelayHarness;
 
@@ -88,6 +88,23 @@ describe('relay sync', () => {
 		const state = b.provider.awareness.getStates().get(a.doc.clientID)!;
 		expect(state.user).toEqual({ id: alice.id, name: alice.name });
 		expect(state.typing).toBe(true);
+	});
+
+	it('does not count the awareness a stock provider merely echoes against its rate', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const senders = [h.provider(alice, roomId), h.provider(alice, roomId), h.provider(alice, roomId)];
+		const reader = h.provider(bob, roomId);
+		await waitFor(() => reader.provider.synced && senders.every((s) => s.provider.synced), 5000, 'synced');
+		let closed = false;
+		reader.provider.on('connection-close', () => (closed = true));
+		// 75 changes in a burst; a stock provider re-sends every state it receives to the relay.
+		for (let i = 1; i <= 25; i++) for (const s of senders) s.provider.awareness.setLocalStateField('typing', i % 2 === 0);
+		await waitFor(
+			() => senders.every((s) => reader.provider.awareness.getStates().get(s.doc.clientID)?.typing === false),
+			5000,
+			'reader sees the last states'
+		);
+		await holdsFor(() => !closed && reader.provider.wsconnected, 500, 'the reader stays connected');
 	});
 
 	it('sends durable acknowledgements to clients that opt in, after the commit', async () => {
