@@ -85,12 +85,8 @@ export class RelayHarness {
 		this.url = `ws://127.0.0.1:${await this.relay.listen(0, '127.0.0.1')}`;
 	}
 
-	async account(): Promise<TestAccount> {
-		const name = uniqueName('u');
-		const user = await createUser(this.db, { username: name, displayName: name, passwordHash: 'unused' });
-		const sessionToken = generateSessionToken();
-		await createSession(this.db, sessionToken, user!.id);
-		return { id: user!.id, name, sessionToken, sessionId: sessionIdFromToken(sessionToken) };
+	account(): Promise<TestAccount> {
+		return createTestAccount(this.db);
 	}
 
 	async room(members: TestAccount[]): Promise<string> {
@@ -102,16 +98,10 @@ export class RelayHarness {
 	}
 
 	/** A stock y-websocket provider, as a bot in Node would use it. */
-	provider(account: TestAccount, roomId: string, params: Record<string, string> = {}): { doc: Y.Doc; provider: WebsocketProvider } {
-		const doc = new Y.Doc();
-		const provider = new WebsocketProvider(this.url, roomId, doc, {
-			params: { token: this.token(account, roomId), ...params },
-			WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-			disableBc: true,
-			maxBackoffTime: 200
-		});
-		this.#providers.push(provider);
-		return { doc, provider };
+	provider(account: TestAccount, roomId: string, params: Record<string, string> = {}): StockClient {
+		const client = connectStockProvider(this.url, roomId, { token: this.token(account, roomId), ...params });
+		this.#providers.push(client.provider);
+		return client;
 	}
 
 	async close(): Promise<void> {
@@ -120,6 +110,32 @@ export class RelayHarness {
 		await this.bus.close();
 		await this.db.close();
 	}
+}
+
+export interface StockClient {
+	doc: Y.Doc;
+	provider: WebsocketProvider;
+}
+
+/** An account with a live session, made directly in the database. */
+export async function createTestAccount(db: Database): Promise<TestAccount> {
+	const name = uniqueName('u');
+	const user = (await createUser(db, { username: name, displayName: name, passwordHash: 'unused' }))!;
+	const sessionToken = generateSessionToken();
+	await createSession(db, sessionToken, user.id);
+	return { id: user.id, name, sessionToken, sessionId: sessionIdFromToken(sessionToken) };
+}
+
+/** A stock y-websocket provider in Node (the caller destroys it). */
+export function connectStockProvider(url: string, roomId: string, params: Record<string, string>): StockClient {
+	const doc = new Y.Doc();
+	const provider = new WebsocketProvider(url, roomId, doc, {
+		params,
+		WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+		disableBc: true,
+		maxBackoffTime: 200
+	});
+	return { doc, provider };
 }
 
 export function chatMessage(author: string, text: string) {

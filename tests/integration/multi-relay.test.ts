@@ -4,9 +4,8 @@
  * once, and a removal closes sockets on every instance.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import * as Y from 'yjs';
-import { WebsocketProvider } from 'y-websocket';
+import type { WebsocketProvider } from 'y-websocket';
 import type { Bus } from '../../src/lib/server/bus/bus';
 import { publishControl } from '../../src/lib/server/bus/control';
 import { createMemoryBusHub, MemoryBus } from '../../src/lib/server/bus/memory-bus';
@@ -16,13 +15,10 @@ import { pageMessages } from '../../src/lib/server/messages';
 import { MemoryPresence } from '../../src/lib/server/presence/memory-presence';
 import { RelayTokenSigner } from '../../src/lib/server/relay-token';
 import { createGroupRoom, removeMember } from '../../src/lib/server/rooms';
-import { createSession, generateSessionToken, sessionIdFromToken } from '../../src/lib/server/sessions';
-import { createUser } from '../../src/lib/server/users';
 import { createLogger } from '../../sync-server/log';
 import { CloseCode } from '../../sync-server/protocol';
 import { Relay } from '../../sync-server/relay';
-import { uniqueName } from '../helpers/api';
-import { chatMessage, openTestDatabase } from '../helpers/relay';
+import { chatMessage, connectStockProvider, createTestAccount, openTestDatabase, type StockClient, type TestAccount } from '../helpers/relay';
 import { waitFor } from '../helpers/wait';
 
 let db: Database;
@@ -52,24 +48,14 @@ afterAll(async () => {
 	await db.close();
 });
 
-async function account() {
-	const name = uniqueName('m');
-	const user = (await createUser(db, { username: name, displayName: name, passwordHash: 'unused' }))!;
-	const token = generateSessionToken();
-	await createSession(db, token, user.id);
-	return { id: user.id, sessionId: sessionIdFromToken(token) };
-}
 
-function connect(instance: number, who: { id: string; sessionId: string }, roomId: string) {
-	const doc = new Y.Doc();
+const account = () => createTestAccount(db);
+
+function connect(instance: number, who: TestAccount, roomId: string): StockClient {
 	const token = tokens.sign({ userId: who.id, roomId, sessionId: who.sessionId, exp: Date.now() + 60_000 });
-	const provider = new WebsocketProvider(urls[instance], roomId, doc, {
-		params: { token },
-		WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-		disableBc: true
-	});
-	providers.push(provider);
-	return { doc, provider };
+	const client = connectStockProvider(urls[instance], roomId, { token });
+	providers.push(client.provider);
+	return client;
 }
 
 const texts = (doc: Y.Doc) => doc.getArray<{ text: string }>('messages').toArray().map((m) => m.text);

@@ -10,15 +10,11 @@ import { pageMessages } from '../../src/lib/server/messages';
 import { MemoryPresence } from '../../src/lib/server/presence/memory-presence';
 import { RelayTokenSigner } from '../../src/lib/server/relay-token';
 import { createGroupRoom } from '../../src/lib/server/rooms';
-import { createSession, generateSessionToken, sessionIdFromToken } from '../../src/lib/server/sessions';
-import { createUser } from '../../src/lib/server/users';
 import { createLogger } from '../../sync-server/log';
 import { Relay } from '../../sync-server/relay';
-import { WebsocketProvider } from 'y-websocket';
-import WebSocket from 'ws';
+import type { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { uniqueName } from '../helpers/api';
-import { chatMessage, openTestDatabase } from '../helpers/relay';
+import { chatMessage, connectStockProvider, createTestAccount, openTestDatabase, type StockClient, type TestAccount } from '../helpers/relay';
 import { holdsFor, waitFor } from '../helpers/wait';
 
 let real: Database;
@@ -49,24 +45,14 @@ afterAll(async () => {
 	await real.close();
 });
 
-async function member() {
-	const name = uniqueName('o');
-	const user = (await createUser(real, { username: name, displayName: name, passwordHash: 'unused' }))!;
-	const token = generateSessionToken();
-	await createSession(real, token, user.id);
-	return { id: user.id, sessionId: sessionIdFromToken(token) };
-}
 
-function connect(who: { id: string; sessionId: string }, roomId: string) {
-	const doc = new Y.Doc();
+const member = () => createTestAccount(real);
+
+function connect(who: TestAccount, roomId: string): StockClient {
 	const token = tokens.sign({ userId: who.id, roomId, sessionId: who.sessionId, exp: Date.now() + 60_000 });
-	const provider = new WebsocketProvider(url, roomId, doc, {
-		params: { token },
-		WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
-		disableBc: true
-	});
-	providers.push(provider);
-	return { doc, provider };
+	const client = connectStockProvider(url, roomId, { token });
+	providers.push(client.provider);
+	return client;
 }
 
 const texts = (doc: Y.Doc) => doc.getArray<{ text: string }>('messages').toArray().map((m) => m.text);
