@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Database } from '../src/lib/server/db/database';
 import type { RelayTokenSigner } from '../src/lib/server/relay-token';
-import { getMemberRole } from '../src/lib/server/rooms';
+import { getMemberRole, isDeletedRoom } from '../src/lib/server/rooms';
 import { readSessionCookie, validateSessionId, validateSessionToken } from '../src/lib/server/sessions';
 import type { ConnectionIdentity } from './connection';
 import { EXTENSIONS_PARAM, EXTENSIONS_VERSION } from './protocol';
@@ -60,6 +60,7 @@ export async function authorizeUpgrade(
 	}
 	const role = await getMemberRole(deps.db, roomId, validation.user.id);
 	if (role === null) {
+		if (await isDeletedRoom(deps.db, roomId)) return { status: 404, code: 'room_deleted', message: 'this room was deleted' };
 		return { status: 404, code: 'room_not_found', message: 'no such room' };
 	}
 	return {

@@ -26,6 +26,10 @@ export class Connection {
 	readonly updateRate: TokenBucket;
 	readonly awarenessRate: TokenBucket;
 	alive = true;
+	/** The relay has answered this socket's sync step 1 (or it wrote without one). */
+	synced = false;
+	/** Set when the socket's document belongs to a closed epoch: what it sends is carried over. */
+	legacy: { epoch: number; chain: Promise<void>; asked: boolean } | null = null;
 	#closed = false;
 
 	constructor(ws: WebSocket, identity: ConnectionIdentity, limits: RelayLimits) {

@@ -47,3 +47,37 @@ export const ROOM_UPDATE_ROWS_MERGE_AT = 200;
 export const RELAY_PING_INTERVAL_MS = 30_000;
 /** Longest time close() waits for pending writes before giving up. */
 export const RELAY_CLOSE_TIMEOUT_MS = 10_000;
+
+/** How long a relay instance holds a room's compaction lease without renewing it. */
+export const COMPACTION_LEASE_MS = 60_000;
+/** Messages one compaction step seals at most. */
+export const COMPACTION_BATCH_MAX = 5000;
+/** Backoff while DynamoDB or PostgreSQL is unreachable during compaction. */
+export const COMPACTION_RETRY_MIN_MS = 250;
+export const COMPACTION_RETRY_MAX_MS = 30_000;
+
+/**
+ * Messages left in the live document after a compaction: 90% of the limit, so one compaction
+ * seals a batch rather than a message per append.
+ */
+export function compactionKeep(liveMessagesMax: number): number {
+	return Math.max(1, Math.floor(liveMessagesMax * 0.9));
+}
+
+/** When a room rolls over to a new epoch: removed entries its live document may keep. */
+export interface RolloverLimits {
+	/** With sockets connected (they are moved with 4410). */
+	connected: number;
+	/** When the room goes idle (nobody to move). */
+	idle: number;
+}
+
+/**
+ * Removed entries cost ~9 bytes of metadata each against ~130 for a live message (bench), so
+ * twice the limit keeps a worn document within ~15% of a fresh one. Rolling over moves every
+ * connected socket, so it waits for at least 2,000 removals (18 KB) whatever the limit; an idle
+ * room rolls over sooner.
+ */
+export function defaultRolloverLimits(liveMessagesMax: number): RolloverLimits {
+	return { connected: Math.max(2 * liveMessagesMax, 2000), idle: Math.max(liveMessagesMax, 1000) };
+}

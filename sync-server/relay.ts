@@ -10,6 +10,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Bus } from '../src/lib/server/bus/bus';
 import { CONTROL_CHANNEL, parseControl, type ControlEvent } from '../src/lib/server/bus/control';
 import type { Database } from '../src/lib/server/db/database';
+import type { HistoryStore } from '../src/lib/server/history/history-store';
 import type { PresenceStore } from '../src/lib/server/presence/presence';
 import type { RelayTokenSigner } from '../src/lib/server/relay-token';
 import { touchLastSeen } from '../src/lib/server/users';
@@ -20,6 +21,8 @@ import type { Logger } from './log';
 import {
 	CloseCode,
 	DEFAULT_RELAY_LIMITS,
+	defaultRolloverLimits,
+	type RolloverLimits,
 	type RelayLimits,
 	RELAY_CLOSE_TIMEOUT_MS,
 	RELAY_MAX_FRAME_BYTES,
@@ -28,9 +31,12 @@ import {
 } from './protocol';
 import { Room } from './room';
 
+const DEFAULT_LIVE_MESSAGES_MAX = 1000;
+
 export interface RelayDeps {
 	db: Database;
 	bus: Bus;
+	history: HistoryStore;
 	presence: PresenceStore;
 	tokens: RelayTokenSigner;
 	allowedOrigins: string[];
@@ -39,6 +45,12 @@ export interface RelayDeps {
 
 export interface RelayOptions {
 	idleUnloadMs?: number;
+	/** LIVE_MESSAGES_MAX: messages a live document keeps before compaction (default 1000). */
+	liveMessagesMax?: number;
+	/** Removed entries after which a room rolls over (default: defaultRolloverLimits). */
+	rollover?: RolloverLimits;
+	/** No other relay instance shares the stores (the app without REDIS_URL); default false. */
+	soleInstance?: boolean;
 	limits?: Partial<RelayLimits>;
 	/**
 	 * Benchmarks only: admit client updates without the shape and schema checks, to measure what
@@ -54,13 +66,20 @@ export class Relay {
 	readonly #store: DocStore;
 	readonly #origins: ReadonlySet<string>;
 	readonly #idleUnloadMs: number;
+	readonly #liveMessagesMax: number;
+	readonly #rollover: RolloverLimits;
+	readonly #soleInstance: boolean;
 	readonly #limits: RelayLimits;
 	readonly #skipValidation: boolean;
 	readonly #onFrameHandled: ((durationMs: number) => void) | null;
 	readonly #http: Server;
 	readonly #wss: WebSocketServer;
 	readonly #rooms = new Map<string, Promise<Room>>();
+	/** The room each entry of #rooms resolved to (an entry still loading has none). */
+	readonly #current = new Map<string, Room>();
 	readonly #unloadTimers = new Map<string, NodeJS.Timeout>();
+	/** Rooms on their way out of memory, by id: a new load of one waits for it. */
+	readonly #unloading = new Map<string, Promise<void>>();
 	readonly #userConnections = new Map<string, number>();
 	readonly #connections = new Set<Connection>();
 	#pingTimer: NodeJS.Timeout | null = null;
@@ -72,6 +91,9 @@ export class Relay {
 		this.#store = new DocStore(deps.db);
 		this.#origins = new Set(deps.allowedOrigins);
 		this.#idleUnloadMs = options.idleUnloadMs ?? ROOM_IDLE_UNLOAD_MS;
+		this.#liveMessagesMax = options.liveMessagesMax ?? DEFAULT_LIVE_MESSAGES_MAX;
+		this.#rollover = options.rollover ?? defaultRolloverLimits(this.#liveMessagesMax);
+		this.#soleInstance = options.soleInstance ?? false;
 		this.#limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
 		this.#skipValidation = options.unsafeSkipValidation === true;
 		this.#onFrameHandled = options.onFrameHandled ?? null;
@@ -145,7 +167,8 @@ export class Relay {
 		ws.on('close', () => {
 			this.#connections.delete(conn);
 			room.leave(conn);
-			this.#countConnection(conn.userId, -1);
+			// At shutdown close() marks every account offline once, after the sockets are gone.
+			if (!this.#closing) this.#countConnection(conn.userId, -1);
 		});
 		ws.on('error', (error) => this.#deps.log.info(`[relay] socket error (${identity.userId}):`, error.message));
 		this.#connections.add(conn);
@@ -171,40 +194,93 @@ export class Relay {
 		}
 	}
 
-	#loadRoom(roomId: string): Promise<Room> {
+	/** The loaded room, or loads it (after `after` settles: a rollover or unload under way). */
+	#loadRoom(roomId: string, after?: Promise<unknown>): Promise<Room> {
 		let loading = this.#rooms.get(roomId);
 		if (!loading) {
-			loading = Room.load(roomId, {
-				store: this.#store,
-				bus: this.#deps.bus,
-				log: this.#deps.log,
-				onIdle: (room) => this.#scheduleUnload(room),
-				onCorrupt: (room) => this.#unloadNow(room),
-				skipValidation: this.#skipValidation
-			});
-			this.#rooms.set(roomId, loading);
-			loading.catch(() => this.#rooms.delete(roomId));
+			const load = (): Promise<Room> =>
+				Room.load(roomId, {
+					store: this.#store,
+					bus: this.#deps.bus,
+					history: this.#deps.history,
+					log: this.#deps.log,
+					owner: this.#deps.bus.instanceId,
+					liveMessagesMax: this.#liveMessagesMax,
+					rollover: this.#rollover,
+					soleInstance: this.#soleInstance,
+					onIdle: (room) => this.#scheduleUnload(room),
+					onCorrupt: (room, moved) =>
+						moved
+							? this.#unloadNow(room, CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor')
+							: this.#unloadNow(room),
+					onGone: (room) => this.#unloadNow(room, CloseCode.roomDeleted, 'the room was deleted'),
+					onRetire: (room, next) => this.#retire(room, next),
+					skipValidation: this.#skipValidation
+				});
+			const pending = after ?? this.#unloading.get(roomId);
+			const started: Promise<Room> = pending ? pending.then(load, load) : load();
+			loading = started;
+			this.#rooms.set(roomId, started);
+			started.then(
+				(room) => {
+					if (this.#rooms.get(roomId) === started) this.#current.set(roomId, room);
+					else void room.destroy(); // replaced while it loaded (a rollover, a deletion)
+				},
+				() => {
+					if (this.#rooms.get(roomId) === started) this.#rooms.delete(roomId);
+				}
+			);
 		}
 		return loading;
 	}
 
+	/** Forgets `room` if it is still the one this relay hands out for its id. */
+	#forget(room: Room): boolean {
+		if (this.#current.get(room.id) !== room) return false;
+		this.#current.delete(room.id);
+		this.#rooms.delete(room.id);
+		this.#cancelUnload(room.id);
+		return true;
+	}
+
 	#scheduleUnload(room: Room): void {
-		if (this.#closing || this.#unloadTimers.has(room.id)) return;
+		if (this.#closing || this.#unloadTimers.has(room.id) || this.#current.get(room.id) !== room) return;
 		const timer = setTimeout(() => {
 			this.#unloadTimers.delete(room.id);
-			if (!room.idle) return;
-			this.#rooms.delete(room.id);
-			void room.destroy();
+			if (!room.idle || !this.#forget(room)) return;
+			// Whoever connects meanwhile waits for this copy to finish (it may roll over first).
+			const done = room
+				.beforeUnload()
+				.then(() => room.destroy())
+				.finally(() => {
+					if (this.#unloading.get(room.id) === done) this.#unloading.delete(room.id);
+				});
+			this.#unloading.set(room.id, done);
 		}, this.#idleUnloadMs);
 		timer.unref();
 		this.#unloadTimers.set(room.id, timer);
 	}
 
 	/** Drops a room at once; its sockets reconnect and resync from the durable store. */
-	#unloadNow(room: Room): void {
-		this.#cancelUnload(room.id);
-		this.#rooms.delete(room.id);
-		void room.destroy(CloseCode.goingAway, 'room reloading');
+	#unloadNow(room: Room, code: number = CloseCode.goingAway, reason = 'room reloading'): void {
+		this.#forget(room);
+		void room.destroy(code, reason);
+	}
+
+	/**
+	 * A room rolling over: new sockets wait for the new epoch, which is loaded as soon as it is
+	 * stored (and unloaded again if nobody comes); the old copy is dropped. A room rolling over
+	 * on its way out of memory is no longer handed out: its successor loads on demand.
+	 */
+	#retire(room: Room, next: Promise<void>): void {
+		const done = next.finally(() => room.destroy(CloseCode.roomMoved, 'the room moved to a new document'));
+		if (!this.#forget(room)) return;
+		this.#loadRoom(room.id, done.catch(() => undefined)).then(
+			(fresh) => {
+				if (fresh.idle) this.#scheduleUnload(fresh);
+			},
+			() => undefined
+		);
 	}
 
 	#cancelUnload(roomId: string): void {
@@ -229,6 +305,10 @@ export class Relay {
 			void loading.then((room) => {
 				if (event.type === 'member-removed' && room.id === event.roomId) {
 					room.disconnect((c) => c.userId === event.userId, CloseCode.forbidden, 'removed from the room');
+				} else if (event.type === 'room-deleted' && room.id === event.roomId) {
+					this.#unloadNow(room, CloseCode.roomDeleted, 'the room was deleted');
+				} else if (event.type === 'room-moved' && room.id === event.roomId && room.epoch < event.epoch) {
+					this.#unloadNow(room, CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor');
 				} else if (event.type === 'session-revoked') {
 					room.disconnect((c) => c.identity.sessionId === event.sessionId, CloseCode.unauthorized, 'signed out');
 				}

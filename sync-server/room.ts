@@ -6,24 +6,51 @@
  * relay instances. Forwarding after the commit means no client ever holds another's message that
  * the relay could still lose: such a client's next sync would carry that message back, and the
  * relay must refuse messages relayed in someone else's name.
+ *
+ * The live document stays small: past LIVE_MESSAGES_MAX messages the room seals its oldest into
+ * DynamoDB and, once the write is confirmed, removes them (compaction, under a lease so one
+ * instance compacts a room at a time). Removed entries leave metadata behind, so after enough
+ * removals the room rolls over to a fresh document (an epoch) seeded with the live messages.
+ * A client whose document belongs to a closed epoch is recognised by its state vector; what it
+ * sends is validated against that epoch, its new messages are carried into the current one
+ * (exactly once: the closed epoch records what was carried, in the same transaction), and the
+ * socket is then closed with 4410 so the client starts over on the current document.
  */
+import { randomUUID } from 'node:crypto';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import type { Bus } from '../src/lib/server/bus/bus';
+import { publishControl } from '../src/lib/server/bus/control';
+import type { HistoryStore } from '../src/lib/server/history/history-store';
 import type { RoomPreview } from '../src/lib/shared/api-types';
-import { DELETIONS_KEY, EDITS_KEY, MESSAGES_KEY, PER_USER_KEYS, type ChatMessage } from '../src/lib/shared/schema';
+import { DELETIONS_KEY, EDITS_KEY, MESSAGES_KEY, PER_USER_KEYS, READS_KEY, type ChatMessage } from '../src/lib/shared/schema';
 import type { Connection } from './connection';
-import type { DocStore, UpdateEffects } from './doc-store';
+import { StoreConflict, type DocStore, type EpochClose, type LegacyCommit, type SealCommit, type UpdateEffects } from './doc-store';
 import { filterAwarenessUpdate } from './awareness-filter';
-import { CloseCode, MessageType, ROOM_UPDATE_ROWS_MERGE_AT } from './protocol';
+import { epochSeed, leadingIds, removedMessageCount, sealedEntries } from './live-doc';
+import {
+	CloseCode,
+	COMPACTION_BATCH_MAX,
+	COMPACTION_LEASE_MS,
+	COMPACTION_RETRY_MAX_MS,
+	COMPACTION_RETRY_MIN_MS,
+	compactionKeep,
+	MessageType,
+	ROOM_UPDATE_ROWS_MERGE_AT,
+	type RolloverLimits
+} from './protocol';
 import { emptyAdmitted, validateUpdate, type Admitted, type RoomIndex } from './validate';
 import type { Logger } from './log';
 
 /** Where a change to the room came from, so fan-out and storage never loop. */
-type ChangeOrigin = Connection | 'bus' | 'load';
+type ChangeOrigin = Connection | 'bus' | 'load' | typeof RELAY_ORIGIN;
+/** The origin of the relay's own changes: compaction's removals and carried messages. */
+const RELAY_ORIGIN = 'relay';
+/** The owner recorded for the relay's own Yjs client id: no account may write with it. */
+const RELAY_OWNER = '';
 
 const PREVIEW_MAX_CHARS = 140;
 /**
@@ -53,23 +80,57 @@ const REVERTIBLE: ReadonlySet<string> = new Set([
 /** Over-rate awareness changes dropped per offence counted against the socket. */
 const AWARENESS_DROPS_PER_OFFENCE = 10;
 const PERSIST_RETRY_MIN_MS = 250;
+/** Updates one commit takes from a room's queue at most (a long outage can queue many). */
+const ROOM_BATCH_MAX_WRITES = 500;
 const PERSIST_RETRY_MAX_MS = 30_000;
 
 interface PendingWrite {
-	update: Uint8Array;
-	sender: Connection;
+	/** The current epoch's update; null when the write changes only a closed epoch. */
+	update: Uint8Array | null;
+	/** The socket it came from; null for the relay's own writes. */
+	sender: Connection | null;
 	effects: UpdateEffects;
 	clocks: Map<number, number>;
+	seal?: SealCommit;
+	legacy?: LegacyCommit;
+	/** Called once the write is committed (no argument) or can never be (the error). */
+	settle?: (error?: unknown) => void;
+}
+
+/** A closed epoch's document, loaded to validate and carry what its clients still send. */
+interface ClosedEpochDoc {
+	epoch: number;
+	doc: Y.Doc;
+	index: RoomIndex;
 }
 
 export interface RoomDeps {
 	store: DocStore;
 	bus: Bus;
+	history: HistoryStore;
 	log: Logger;
+	/** This relay instance, as the holder of compaction leases. */
+	owner: string;
+	/** LIVE_MESSAGES_MAX: messages the live document keeps before compaction. */
+	liveMessagesMax: number;
+	/** Removed entries after which the document rolls over to a new epoch. */
+	rollover: RolloverLimits;
+	/**
+	 * No other relay writes to these rooms (no bus between instances): a compaction's plan then
+	 * needs no check against the stored document, which costs a read of the whole live document.
+	 */
+	soleInstance: boolean;
 	/** Called when the room has no sockets and nothing left to write. */
 	onIdle(room: Room): void;
-	/** Called when the in-memory document can no longer be trusted: unload it now. */
-	onCorrupt(room: Room): void;
+	/**
+	 * Called when the in-memory document can no longer be trusted: unload it now. `moved`: another
+	 * instance rolled the room over to a new epoch (its sockets are told 4410, as by the rollover).
+	 */
+	onCorrupt(room: Room, moved?: boolean): void;
+	/** Called when the room was deleted: close its sockets for good. */
+	onGone(room: Room): void;
+	/** Called when the room rolls over to a new epoch: `next` settles once the new one is stored. */
+	onRetire(room: Room, next: Promise<void>): void;
 	/** Benchmarks only (RelayOptions.unsafeSkipValidation). */
 	skipValidation?: boolean;
 }
@@ -81,6 +142,7 @@ export class Room {
 	readonly connections = new Set<Connection>();
 	readonly #index: RoomIndex = {
 		messageAuthors: new Map(),
+		sealedIds: new Set(),
 		clientOwners: new Map(),
 		// The role checked at the socket's upgrade; membership changes close sockets.
 		isAdmin: (userId) => [...this.connections].some((c) => c.userId === userId && c.identity.role === 'admin')
@@ -91,12 +153,30 @@ export class Room {
 	readonly #queue: PendingWrite[] = [];
 	#flushing: Promise<void> | null = null;
 	#storedRows = 0;
+	/** The background merge of stored rows under way, if any. */
+	#merging: Promise<void> | null = null;
 	#unsubscribe: (() => Promise<void>) | null = null;
 	#destroyed = false;
+	#epoch = 0;
+	/** Yjs client id → the closed epoch it wrote in, to recognise clients of old documents. */
+	readonly #closedClients = new Map<number, number>();
+	readonly #closedDocs = new Map<number, Promise<ClosedEpochDoc>>();
+	#compaction: Promise<void> | null = null;
+	/** Set once the room is rolling over or unloading: it takes no more work. */
+	#retiring = false;
+	/**
+	 * This copy of the room as a compaction lease holder: per copy, not per process, so a stale
+	 * copy (one a rollover or reload replaced) can never seal alongside its successor.
+	 */
+	readonly #owner: string;
+	/** Whether this copy took the lease (then it hands it back when it is destroyed). */
+	#leased = false;
 
 	private constructor(id: string, deps: RoomDeps) {
 		this.id = id;
 		this.#deps = deps;
+		this.#owner = `${deps.owner}/${randomUUID()}`;
+		this.#index.clientOwners.set(this.doc.clientID, RELAY_OWNER);
 		this.awareness = new awarenessProtocol.Awareness(this.doc);
 		this.awareness.setLocalState(null);
 		this.awareness.on('update', this.#onAwarenessUpdate);
@@ -110,26 +190,48 @@ export class Room {
 
 	static async load(id: string, deps: RoomDeps): Promise<Room> {
 		const room = new Room(id, deps);
-		const { state, rows } = await deps.store.load(id);
-		Y.applyUpdate(room.doc, state, 'load');
-		room.#storedRows = rows;
+		const stored = await deps.store.load(id);
+		Y.applyUpdate(room.doc, stored.state, 'load');
+		// The relay writes (carried messages) with its document's client id: never one in use.
+		while (room.doc.store.clients.has(room.doc.clientID)) room.doc.clientID = randomClientId();
+		room.#index.clientOwners.set(room.doc.clientID, RELAY_OWNER);
+		room.#epoch = stored.epoch;
+		room.#storedRows = stored.rows;
+		for (const { epoch, stateVector } of stored.closedEpochs) {
+			for (const client of stateVector.keys()) room.#closedClients.set(client, epoch);
+		}
 		for (const [client, clock] of Y.decodeStateVector(Y.encodeStateVector(room.doc))) room.#durable.set(client, clock);
-		room.#indexClientOwners();
+		indexClientOwners(room.doc, room.#index);
 		room.#unsubscribe = await deps.bus.subscribe(roomChannel(id), (payload) => room.#onBusMessage(payload));
+		room.#maybeCompact();
 		return room;
 	}
 
-	get idle(): boolean {
-		return this.connections.size === 0 && this.#queue.length === 0 && this.#flushing === null;
+	get epoch(): number {
+		return this.#epoch;
 	}
 
-	/** Starts a socket's session: the relay's sync step 1 and the current awareness states. */
+	get idle(): boolean {
+		return (
+			this.connections.size === 0 && this.#queue.length === 0 && this.#flushing === null && this.#compaction === null && this.#merging === null
+		);
+	}
+
+	/** Tells the relay this room may be unloaded; never for a copy that is on its way out. */
+	#notifyIdle(): void {
+		if (this.idle && !this.#retiring && !this.#destroyed) this.#deps.onIdle(this);
+	}
+
+	/**
+	 * Starts a socket's session with the current awareness states. The relay's sync step 1 waits
+	 * for the client's: its state vector tells which epoch the client's document belongs to.
+	 */
 	join(conn: Connection): void {
+		if (this.#retiring) {
+			conn.close(CloseCode.goingAway, 'room reloading');
+			return;
+		}
 		this.connections.add(conn);
-		const encoder = encoding.createEncoder();
-		encoding.writeVarUint(encoder, MessageType.sync);
-		syncProtocol.writeSyncStep1(encoder, this.doc);
-		conn.send(encoding.toUint8Array(encoder));
 		const states = this.awareness.getStates();
 		if (states.size > 0) {
 			conn.send(encodeAwarenessFrame(this.awareness, [...states.keys()]));
@@ -139,14 +241,16 @@ export class Room {
 
 	leave(conn: Connection): void {
 		if (!this.connections.delete(conn)) return;
+		if (conn.legacy) this.#dropUnusedClosedDocs();
 		if (conn.awarenessClients.size > 0) {
 			awarenessProtocol.removeAwarenessStates(this.awareness, [...conn.awarenessClients], conn);
 		}
-		if (this.idle) this.#deps.onIdle(this);
+		this.#notifyIdle();
 	}
 
 	/** Handles one inbound frame; throws on a malformed one (the relay closes that socket). */
 	receive(conn: Connection, frame: Uint8Array): void {
+		if (this.#retiring) return;
 		const decoder = decoding.createDecoder(frame);
 		const type = decoding.readVarUint(decoder);
 		switch (type) {
@@ -154,6 +258,8 @@ export class Room {
 				this.#receiveSync(conn, decoder);
 				return;
 			case MessageType.awareness:
+				// A client of a closed epoch is on its way out: its presence is not the room's.
+				if (conn.legacy) return;
 				this.#receiveAwareness(conn, decoding.readVarUint8Array(decoder));
 				return;
 			case MessageType.queryAwareness:
@@ -169,20 +275,34 @@ export class Room {
 	#receiveSync(conn: Connection, decoder: decoding.Decoder): void {
 		const syncType = decoding.readVarUint(decoder);
 		if (syncType === syncProtocol.messageYjsSyncStep1) {
+			const stateVector = decoding.readVarUint8Array(decoder);
+			if (conn.legacy) return; // it was asked for what it has; nothing of this epoch is its
+			const closedEpoch = conn.synced ? null : this.#closedEpochOf(Y.decodeStateVector(stateVector));
+			if (closedEpoch !== null) {
+				this.#beginCarry(conn, closedEpoch);
+				return;
+			}
 			const encoder = encoding.createEncoder();
 			encoding.writeVarUint(encoder, MessageType.sync);
-			syncProtocol.writeSyncStep2(encoder, this.doc, decoding.readVarUint8Array(decoder));
+			syncProtocol.writeSyncStep2(encoder, this.doc, stateVector);
 			conn.send(encoding.toUint8Array(encoder));
+			if (!conn.synced) {
+				conn.synced = true;
+				conn.send(syncStep1Frame(this.doc));
+			}
 			return;
 		}
 		if (syncType === syncProtocol.messageYjsSyncStep2 || syncType === syncProtocol.messageYjsUpdate) {
-			this.#receiveUpdate(conn, decoding.readVarUint8Array(decoder));
+			const update = decoding.readVarUint8Array(decoder);
+			if (conn.legacy) this.#receiveCarry(conn, update);
+			else this.#receiveUpdate(conn, update);
 			return;
 		}
 		throw new Error(`unknown sync message type ${syncType}`);
 	}
 
 	#receiveUpdate(conn: Connection, update: Uint8Array): void {
+		conn.synced = true; // a client that writes without a sync step 1 writes to this epoch
 		if (!conn.updateRate.take()) {
 			this.#reject(conn, 'rate_limited', 'too many updates; slow down and resync');
 			return;
@@ -206,18 +326,12 @@ export class Room {
 		// What is forwarded and stored is the update Yjs itself encodes for what it integrated,
 		// never the client's bytes: those may carry repeated items with origins only the relay
 		// has, which would break the recipients' copies.
-		let integrated: Uint8Array | null = null;
-		const capture = (encoded: Uint8Array, origin: unknown): void => {
-			if (origin === conn) integrated = integrated ? Y.mergeUpdates([integrated, encoded]) : encoded;
-		};
-		this.doc.on('update', capture);
+		let integrated: Uint8Array | null;
 		try {
-			Y.applyUpdate(this.doc, update, conn);
+			integrated = captureUpdate(this.doc, conn, () => Y.applyUpdate(this.doc, update, conn));
 		} catch (error) {
 			this.#integrationFailed(conn, error);
 			return;
-		} finally {
-			this.doc.off('update', capture);
 		}
 		if (this.doc.store.pendingStructs !== null || this.doc.store.pendingDs !== null) {
 			this.#integrationFailed(conn, new Error('the update left pending structs'));
@@ -251,10 +365,7 @@ export class Room {
 	#requestResync(conn: Connection, detail: string): void {
 		if (this.#countOffence(conn, 'missing_dependency')) return;
 		if (conn.identity.extensions) this.#sendRejected(conn, 'missing_dependency', detail);
-		const encoder = encoding.createEncoder();
-		encoding.writeVarUint(encoder, MessageType.sync);
-		syncProtocol.writeSyncStep1(encoder, this.doc);
-		conn.send(encoding.toUint8Array(encoder));
+		conn.send(syncStep1Frame(this.doc));
 	}
 
 	/**
@@ -262,11 +373,11 @@ export class Room {
 	 * in the sender's copy, every item the refused update added. The sender's own client then
 	 * holds them as tombstones, which validation admits, so its later updates stay contiguous.
 	 */
-	#revert(conn: Connection, update: Uint8Array): void {
+	#revert(conn: Connection, update: Uint8Array, doc: Y.Doc = this.doc): void {
 		const ranges = new Map<number, Array<[number, number]>>();
 		// Safe to decode: only updates that passed the shape check and decoding reach here.
 		for (const struct of Y.decodeUpdate(update).structs) {
-			const start = Math.max(struct.id.clock, Y.getState(this.doc.store, struct.id.client));
+			const start = Math.max(struct.id.clock, Y.getState(doc.store, struct.id.client));
 			const end = struct.id.clock + struct.length;
 			if (end <= start) continue;
 			const list = ranges.get(struct.id.client) ?? [];
@@ -342,12 +453,17 @@ export class Room {
 		const changed = [...added, ...updated, ...removed];
 		if (changed.length === 0) return;
 		const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed);
-		this.#broadcast(wrapAwarenessUpdate(update), null);
+		const frame = wrapAwarenessUpdate(update);
+		for (const conn of this.connections) if (!conn.legacy) conn.send(frame);
 		if (origin !== 'bus') void this.#publish(BusKind.awareness, '', update);
 	};
 
+	/**
+	 * Sends a frame of this epoch's document to the room's sockets — not to one whose epoch is not
+	 * known yet (its sync step 2 will carry the update) nor to one of a closed epoch.
+	 */
 	#broadcast(frame: Uint8Array, except: Connection | null): void {
-		for (const conn of this.connections) if (conn !== except) conn.send(frame);
+		for (const conn of this.connections) if (conn !== except && conn.synced && !conn.legacy) conn.send(frame);
 	}
 
 	#enqueue(write: PendingWrite): void {
@@ -355,16 +471,39 @@ export class Room {
 		this.#flushing ??= this.#flush();
 	}
 
+	/** Queues the relay's own write and resolves once it is committed. */
+	#commitOwn(write: Omit<PendingWrite, 'sender' | 'effects' | 'settle'>): Promise<void> {
+		return new Promise((resolve, reject) => {
+			this.#enqueue({ ...write, sender: null, effects: NO_EFFECTS, settle: (error) => (error ? reject(error) : resolve()) });
+		});
+	}
+
+	/**
+	 * The next batch: the queued client updates up to the first compaction or carry, which commit
+	 * alone (their transactions check conditions of their own).
+	 */
+	#nextBatch(): PendingWrite[] {
+		const first = this.#queue[0];
+		if (first.seal || first.legacy) return [first];
+		const end = this.#queue.findIndex((w) => w.seal !== undefined || w.legacy !== undefined);
+		return this.#queue.slice(0, Math.min(end < 0 ? this.#queue.length : end, ROOM_BATCH_MAX_WRITES));
+	}
+
 	/** Commits queued updates in batches, in arrival order, retrying until the store answers. */
 	async #flush(): Promise<void> {
 		let retryMs = PERSIST_RETRY_MIN_MS;
 		while (this.#queue.length > 0) {
 			// A snapshot: updates accepted while this batch commits wait for the next one.
-			const batch = this.#queue.slice();
+			const batch = this.#nextBatch();
 			try {
-				await this.#deps.store.append(this.id, batch.map((w) => w.update), mergeEffects(batch));
+				const updates = batch.flatMap((w) => (w.update ? [w.update] : []));
+				await this.#deps.store.append(this.id, this.#epoch, updates, mergeEffects(batch), { seal: batch[0].seal, legacy: batch[0].legacy });
 			} catch (error) {
 				if (this.#destroyed) break;
+				if (error instanceof StoreConflict) {
+					this.#storeConflict(error);
+					break;
+				}
 				this.#deps.log.error(`[relay] room ${this.id}: storing ${batch.length} updates failed, retrying in ${retryMs} ms:`, error);
 				await new Promise((resolve) => setTimeout(resolve, retryMs));
 				retryMs = Math.min(retryMs * 2, PERSIST_RETRY_MAX_MS);
@@ -373,44 +512,332 @@ export class Room {
 			retryMs = PERSIST_RETRY_MIN_MS;
 			this.#queue.splice(0, batch.length);
 			this.#storedRows += 1;
+			const stored = batch.filter((w) => w.update !== null);
+			if (stored.length === 1) {
+				this.#broadcast(encodeUpdateFrame(stored[0].update!), stored[0].sender);
+			} else if (stored.length > 1) {
+				// One frame for the whole batch, encoded once: each socket gets one send instead of
+				// one per update (a sender also gets its own update back, which Yjs ignores).
+				this.#broadcast(encodeUpdateFrame(Y.mergeUpdates(stored.map((w) => w.update!))), null);
+			}
 			for (const write of batch) {
-				advanceClocks(this.#durable, write.clocks);
-				this.#broadcast(encodeUpdateFrame(write.update), write.sender);
-				void this.#publish(BusKind.update, write.sender.userId, write.update);
+				if (write.update) {
+					advanceClocks(this.#durable, write.clocks);
+					void this.#publish(BusKind.update, write.sender?.userId ?? RELAY_OWNER, write.update);
+				}
+				write.settle?.();
 			}
 			this.#sendDurable();
-			if (this.#storedRows >= ROOM_UPDATE_ROWS_MERGE_AT) await this.#mergeStoredRows();
+			if (this.#storedRows >= ROOM_UPDATE_ROWS_MERGE_AT) this.#mergeStoredRows();
+			this.#maybeCompact();
 		}
 		this.#flushing = null;
-		if (this.idle) this.#deps.onIdle(this);
+		this.#notifyIdle();
 	}
 
-	async #mergeStoredRows(): Promise<void> {
-		try {
-			await this.#deps.store.mergeRows(this.id, ROOM_UPDATE_ROWS_MERGE_AT);
-			this.#storedRows = 1;
-		} catch (error) {
-			// Merging only saves space; the rows stay valid. Try again after more writes.
-			this.#deps.log.error(`[relay] room ${this.id}: merging stored updates failed:`, error);
-			this.#storedRows = 0;
+	/** The store refused a write for good: the room is gone, or this copy of it is stale. */
+	#storeConflict(conflict: StoreConflict): void {
+		this.#deps.log.info(`[relay] room ${this.id}: ${conflict.message}; reloading`);
+		for (const write of this.#queue.splice(0)) write.settle?.(conflict);
+		this.#retiring = true;
+		if (conflict.kind === 'room_gone') this.#deps.onGone(this);
+		else this.#deps.onCorrupt(this, conflict.kind === 'epoch_moved');
+	}
+
+	/**
+	 * Merges the room's stored rows in the background: commits go on meanwhile (new rows are
+	 * counted towards the next merge), and the store replaces only the rows it read.
+	 */
+	#mergeStoredRows(): void {
+		if (this.#merging) return;
+		this.#storedRows = 1;
+		this.#merging = this.#deps.store
+			.mergeRows(this.id, this.#epoch, ROOM_UPDATE_ROWS_MERGE_AT)
+			.then(
+				() => undefined,
+				// Merging only saves space; the rows stay valid. Tried again after more writes.
+				(error: unknown) => this.#deps.log.error(`[relay] room ${this.id}: merging stored updates failed:`, error)
+			)
+			.finally(() => {
+				this.#merging = null;
+				this.#notifyIdle();
+			});
+	}
+
+	/** Applies the relay's own change to the document and returns the update Yjs encoded for it. */
+	#localChange(change: () => void): Uint8Array | null {
+		return captureUpdate(this.doc, RELAY_ORIGIN, () => this.doc.transact(change, RELAY_ORIGIN));
+	}
+
+	// ---- Compaction and epochs ----
+
+	/** Starts compaction when the live document holds too much; at most one run at a time. */
+	#maybeCompact(): void {
+		if (this.#compaction || this.#retiring || this.#destroyed) return;
+		if (this.doc.getArray(MESSAGES_KEY).length <= this.#deps.liveMessagesMax) return;
+		this.#compaction = this.#compact().finally(() => {
+			this.#compaction = null;
+			this.#notifyIdle();
+		});
+	}
+
+	/**
+	 * Seals the oldest live messages into DynamoDB until the live document is back under its
+	 * limit, then rolls over when removed entries' metadata has grown too large. Retries with
+	 * backoff while a store is unreachable; the room keeps serving meanwhile.
+	 */
+	async #compact(): Promise<void> {
+		const { store, history, liveMessagesMax } = this.#deps;
+		const owner = this.#owner;
+		const messages = this.doc.getArray<ChatMessage>(MESSAGES_KEY);
+		let retryMs = COMPACTION_RETRY_MIN_MS;
+		while (!this.#destroyed && !this.#retiring) {
+			try {
+				const lease = await store.acquireLease(this.id, owner, COMPACTION_LEASE_MS);
+				if (!lease) return; // another instance compacts this room
+				this.#leased = true;
+				if (this.#destroyed || this.#retiring) return;
+				if (messages.length > liveMessagesMax) {
+					// A backlog (after an outage, or a burst) is sealed in steps, each committed on its own.
+					const count = Math.min(messages.length - compactionKeep(liveMessagesMax), COMPACTION_BATCH_MAX);
+					const from = lease.historyCount;
+					const entries = sealedEntries(this.doc, count, from);
+					await history.putEntries(this.id, entries);
+					if (this.#destroyed || this.#retiring) return;
+					const ids = leadingIds(this.doc, count);
+					// An offline client's message can land among the oldest while the write was under
+					// way: plan again (the same keys are simply written over).
+					if (ids.some((id, i) => id !== entries[i].message.id)) continue;
+					const update = this.#localChange(() => {
+						messages.delete(0, count);
+						const edits = this.doc.getMap(EDITS_KEY);
+						const deletions = this.doc.getMap(DELETIONS_KEY);
+						for (const id of ids) {
+							if (edits.has(id)) edits.delete(id);
+							if (deletions.has(id)) deletions.delete(id);
+						}
+					});
+					for (const id of ids) {
+						this.#index.messageAuthors.delete(id);
+						this.#index.sealedIds.add(id);
+					}
+					await this.#commitOwn({
+						update,
+						clocks: new Map(),
+						seal: {
+							from,
+							count,
+							owner,
+							fence: lease.fence,
+							leadingIds: this.#deps.soleInstance ? null : (state) => startsWith(state, ids)
+						}
+					});
+					retryMs = COMPACTION_RETRY_MIN_MS;
+					continue;
+				}
+				const { connected, idle } = this.#deps.rollover;
+				if (removedMessageCount(this.doc) >= (this.connections.size > 0 ? connected : idle)) {
+					await this.#rollover(lease.fence);
+				}
+				return;
+			} catch (error) {
+				if (error instanceof StoreConflict) return; // the room is reloading
+				this.#deps.log.error(`[relay] room ${this.id}: compaction failed, retrying in ${retryMs} ms:`, error);
+				await new Promise((resolve) => setTimeout(resolve, retryMs));
+				retryMs = Math.min(retryMs * 2, COMPACTION_RETRY_MAX_MS);
+			}
 		}
+	}
+
+	/**
+	 * Before an idle room leaves memory: a worn document rolls over now, when no socket has to
+	 * move. Errors are logged; the room unloads either way.
+	 */
+	async beforeUnload(): Promise<void> {
+		await this.#compaction;
+		if (this.#retiring || this.#destroyed || this.connections.size > 0) return;
+		if (removedMessageCount(this.doc) < this.#deps.rollover.idle) return;
+		try {
+			const lease = await this.#deps.store.acquireLease(this.id, this.#owner, COMPACTION_LEASE_MS);
+			this.#leased = lease !== null;
+			if (lease) await this.#rollover(lease.fence);
+		} catch (error) {
+			this.#deps.log.error(`[relay] room ${this.id}: rolling over before unloading failed:`, error);
+		}
+	}
+
+	/**
+	 * Closes this epoch and opens the next, seeded with the live messages. Sockets on this one
+	 * are closed with 4410 first; the relay loads the new epoch for whoever connects next.
+	 */
+	async #rollover(fence: number): Promise<void> {
+		this.#retiring = true;
+		const next = (async () => {
+			for (const conn of [...this.connections]) {
+				conn.close(CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor');
+				this.leave(conn);
+			}
+			await this.flushed();
+			await this.#deps.store.rollover(this.id, this.#epoch, { owner: this.#owner, fence }, closeEpoch);
+			this.#deps.log.info(`[relay] room ${this.id}: rolled over to epoch ${this.#epoch + 1}`);
+			await publishControl(this.#deps.bus, { type: 'room-moved', roomId: this.id, epoch: this.#epoch + 1 }).catch((error) =>
+				this.#deps.log.error(`[relay] room ${this.id}: announcing the new epoch failed:`, error)
+			);
+		})();
+		this.#deps.onRetire(this, next);
+		await next;
+	}
+
+	/** The closed epoch a client's document belongs to, from its state vector; null: this one. */
+	#closedEpochOf(stateVector: Map<number, number>): number | null {
+		let closed: number | null = null;
+		for (const client of stateVector.keys()) {
+			if (this.doc.store.clients.has(client)) return null;
+			const epoch = this.#closedClients.get(client);
+			if (epoch !== undefined && (closed === null || epoch > closed)) closed = epoch;
+		}
+		return closed;
+	}
+
+	#closedDoc(epoch: number): Promise<ClosedEpochDoc> {
+		let loading = this.#closedDocs.get(epoch);
+		if (!loading) {
+			loading = this.#deps.store.loadEpoch(this.id, epoch).then((state) => {
+				const doc = new Y.Doc();
+				Y.applyUpdate(doc, state, 'load');
+				const index: RoomIndex = {
+					messageAuthors: new Map(doc.getArray<ChatMessage>(MESSAGES_KEY).map((m) => [m.id, m.author])),
+					sealedIds: new Set(),
+					clientOwners: new Map([[this.doc.clientID, RELAY_OWNER]]),
+					isAdmin: this.#index.isAdmin
+				};
+				indexClientOwners(doc, index);
+				return { epoch, doc, index };
+			});
+			loading.catch(() => this.#closedDocs.delete(epoch));
+			this.#closedDocs.set(epoch, loading);
+		}
+		return loading;
+	}
+
+	#dropUnusedClosedDocs(): void {
+		for (const [epoch, loading] of this.#closedDocs) {
+			if ([...this.connections].some((c) => c.legacy?.epoch === epoch)) continue;
+			this.#closedDocs.delete(epoch);
+			void loading.then((closed) => closed.doc.destroy(), () => undefined);
+		}
+	}
+
+	/** Runs a closed-epoch client's frames one after another (loading its epoch is async). */
+	#carryStep(conn: Connection, step: (closed: ClosedEpochDoc) => void | Promise<void>): void {
+		const legacy = conn.legacy!;
+		legacy.chain = legacy.chain
+			.then(async () => {
+				if (conn.closed || this.#retiring) return;
+				await step(await this.#closedDoc(legacy.epoch));
+			})
+			.catch((error: unknown) => {
+				if (error instanceof StoreConflict) return; // the room reloads; the client comes back
+				this.#deps.log.error(`[relay] room ${this.id}: carrying from epoch ${legacy.epoch} failed:`, error);
+				conn.close(CloseCode.goingAway, 'try again');
+			});
+	}
+
+	/** A client of closed epoch `epoch`: ask it for what that epoch lacks. */
+	#beginCarry(conn: Connection, epoch: number): void {
+		this.#deps.log.info(`[relay] room ${this.id}: ${conn.userId} holds a document of closed epoch ${epoch}; carrying its updates`);
+		conn.legacy = { epoch, chain: Promise.resolve(), asked: false };
+		this.#carryStep(conn, (closed) => {
+			conn.send(syncStep1Frame(closed.doc));
+			conn.legacy!.asked = true;
+		});
+	}
+
+	/**
+	 * An update from a client of a closed epoch: validated against that epoch, applied to it, and
+	 * its new messages (and read marker) appended to the current document by the relay. Once the
+	 * answer to the relay's sync step 1 is stored, the socket is closed with 4410.
+	 */
+	#receiveCarry(conn: Connection, update: Uint8Array): void {
+		if (!conn.updateRate.take()) {
+			this.#reject(conn, 'rate_limited', 'too many updates; slow down and resync');
+			return;
+		}
+		this.#carryStep(conn, async (closed) => {
+			const finish = (): void => {
+				if (!conn.legacy?.asked || conn.closed) return;
+				if (conn.identity.extensions) conn.send(durableFrame(stateVectorOf(closed.doc)));
+				conn.close(CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor');
+				this.leave(conn);
+			};
+			const admitted = emptyAdmitted();
+			const rejection = validateUpdate(closed.doc, closed.index, conn.userId, update, Date.now(), admitted);
+			if (rejection?.problem === 'missing_dependency') {
+				if (this.#countOffence(conn, 'missing_dependency')) return;
+				conn.send(syncStep1Frame(closed.doc));
+				return;
+			}
+			if (rejection) {
+				this.#reject(conn, rejection.problem, rejection.detail);
+				if (conn.identity.extensions && !conn.closed && REVERTIBLE.has(rejection.problem)) this.#revert(conn, update, closed.doc);
+				return;
+			}
+			if (!admitted.changes) {
+				finish();
+				return;
+			}
+			const clients = [...admitted.clocks.keys()];
+			const expected = new Map(clients.map((c) => [c, Y.getState(closed.doc.store, c)] as const));
+			const integrated = captureUpdate(closed.doc, conn, () => Y.applyUpdate(closed.doc, update, conn));
+			if (closed.doc.store.pendingStructs !== null || closed.doc.store.pendingDs !== null || integrated === null) {
+				// Drop the copy that may now be off; the next carry reloads it from the store.
+				this.#closedDocs.delete(closed.epoch);
+				conn.close(CloseCode.malformed, 'update could not be applied');
+				return;
+			}
+			for (const client of admitted.clientIds) closed.index.clientOwners.set(client, conn.userId);
+			const next = new Map(clients.map((c) => [c, Y.getState(closed.doc.store, c)] as const));
+			const carried = this.#carryIntoCurrent(conn, admitted);
+			const last = carried.messages.at(-1);
+			await new Promise<void>((resolve, reject) => {
+				this.#enqueue({
+					update: carried.update,
+					sender: conn,
+					effects: {
+						lastMessage: last ? toPreview(last, conn.identity.userName) : null,
+						reads: carried.readId ? new Map([[conn.userId, carried.readId]]) : new Map()
+					},
+					clocks: carried.update ? updateClocks(carried.update) : new Map(),
+					legacy: { epoch: closed.epoch, update: integrated, expected, next },
+					settle: (error) => (error ? reject(error) : resolve())
+				});
+			});
+			finish();
+		});
+	}
+
+	/** Appends a closed-epoch client's new messages (those the room lacks) and read marker. */
+	#carryIntoCurrent(conn: Connection, admitted: Admitted): { update: Uint8Array | null; messages: ChatMessage[]; readId: string | null } {
+		const fresh = admitted.messages.filter((m) => !this.#index.messageAuthors.has(m.id) && !this.#index.sealedIds.has(m.id));
+		const reads = this.doc.getMap<string>(READS_KEY);
+		const current = reads.get(conn.userId);
+		const readId = admitted.readId !== null && (current === undefined || current < admitted.readId) ? admitted.readId : null;
+		if (fresh.length === 0 && readId === null) return { update: null, messages: [], readId: null };
+		const update = this.#localChange(() => {
+			if (fresh.length > 0) this.doc.getArray<ChatMessage>(MESSAGES_KEY).push(fresh);
+			if (readId !== null) reads.set(conn.userId, readId);
+		});
+		return { update, messages: fresh, readId };
 	}
 
 	#durableFrame(): Uint8Array {
-		const encoder = encoding.createEncoder();
-		encoding.writeVarUint(encoder, MessageType.durable);
-		encoding.writeVarUint(encoder, this.#durable.size);
-		for (const [client, clock] of this.#durable) {
-			encoding.writeVarUint(encoder, client);
-			encoding.writeVarUint(encoder, clock);
-		}
-		return encoding.toUint8Array(encoder);
+		return durableFrame(this.#durable);
 	}
 
 	#sendDurable(): void {
 		let frame: Uint8Array | null = null;
 		for (const conn of this.connections) {
-			if (!conn.identity.extensions) continue;
+			if (!conn.identity.extensions || conn.legacy) continue;
 			frame ??= this.#durableFrame();
 			conn.send(frame);
 		}
@@ -419,6 +846,7 @@ export class Room {
 	async #publish(kind: BusKind, userId: string, data: Uint8Array): Promise<void> {
 		const encoder = encoding.createEncoder();
 		encoding.writeVarString(encoder, this.#deps.bus.instanceId);
+		encoding.writeVarUint(encoder, this.#epoch);
 		encoding.writeVarUint(encoder, kind);
 		encoding.writeVarString(encoder, userId);
 		encoding.writeVarUint8Array(encoder, data);
@@ -434,6 +862,8 @@ export class Room {
 	#onBusMessage(payload: Uint8Array): void {
 		const decoder = decoding.createDecoder(payload);
 		if (decoding.readVarString(decoder) === this.#deps.bus.instanceId) return;
+		// Another instance still on an older epoch (or already on a newer one): not this document.
+		if (decoding.readVarUint(decoder) !== this.#epoch || this.#retiring) return;
 		const kind = decoding.readVarUint(decoder);
 		const userId = decoding.readVarString(decoder);
 		const data = decoding.readVarUint8Array(decoder);
@@ -449,28 +879,9 @@ export class Room {
 		}
 	}
 
-	#indexClientOwners(): void {
-		const messages = this.doc.getArray<ChatMessage>(MESSAGES_KEY);
-		const perUserMaps: unknown[] = PER_USER_KEYS.map((key) => this.doc.getMap<string>(key));
-		for (const structs of this.doc.store.clients.values()) {
-			for (const struct of structs) {
-				if (!(struct instanceof Y.Item) || struct.deleted) continue;
-				if (struct.parent === messages && struct.content instanceof Y.ContentAny) {
-					const author = (struct.content.arr[0] as ChatMessage | undefined)?.author;
-					if (author) this.#index.clientOwners.set(struct.id.client, author);
-					break;
-				}
-				if (perUserMaps.includes(struct.parent) && struct.parentSub) {
-					this.#index.clientOwners.set(struct.id.client, struct.parentSub);
-					break;
-				}
-			}
-		}
-	}
-
-	/** Waits for queued writes to commit (bounded by the caller's timeout). */
+	/** Waits for queued writes to commit and a merge under way to end (bounded by the caller's timeout). */
 	async flushed(): Promise<void> {
-		while (this.#flushing) await this.#flushing;
+		for (let busy = this.#flushing ?? this.#merging; busy; busy = this.#flushing ?? this.#merging) await busy;
 	}
 
 	/** Closes every socket with `code` and forgets the room. Safe to call twice. */
@@ -480,9 +891,16 @@ export class Room {
 		await this.flushed();
 		if (this.#destroyed) return;
 		this.#destroyed = true;
+		this.#retiring = true;
+		for (const loading of this.#closedDocs.values()) void loading.then((closed) => closed.doc.destroy(), () => undefined);
+		this.#closedDocs.clear();
 		this.awareness.off('update', this.#onAwarenessUpdate);
 		this.awareness.destroy();
 		this.doc.destroy();
+		if (this.#leased) {
+			// The next copy of the room may compact at once instead of waiting for the lease to lapse.
+			await this.#deps.store.releaseLease(this.id, this.#owner).catch(() => undefined);
+		}
 		const unsubscribe = this.#unsubscribe;
 		this.#unsubscribe = null;
 		if (unsubscribe) await unsubscribe();
@@ -516,6 +934,93 @@ function trustUpdate(update: Uint8Array, admitted: Admitted): null {
 	}
 	admitted.clientIds.push(...admitted.clocks.keys());
 	return null;
+}
+
+/** A closing epoch's final state (removed content dropped) and the next epoch's seed. */
+function closeEpoch(committed: Uint8Array): EpochClose {
+	const doc = new Y.Doc();
+	try {
+		Y.applyUpdate(doc, committed);
+		return { closing: { state: Y.encodeStateAsUpdate(doc), stateVector: Y.encodeStateVector(doc) }, seed: epochSeed(doc) };
+	} finally {
+		doc.destroy();
+	}
+}
+
+/** Whether the live document stored as `state` begins with the messages `ids`, in that order. */
+function startsWith(state: Uint8Array, ids: string[]): boolean {
+	const doc = new Y.Doc();
+	try {
+		Y.applyUpdate(doc, state);
+		return leadingIds(doc, ids.length).every((id, i) => id === ids[i]);
+	} finally {
+		doc.destroy();
+	}
+}
+
+/** Runs `change` on `doc` and returns the update Yjs encoded for what it changed under `origin`. */
+function captureUpdate(doc: Y.Doc, origin: unknown, change: () => void): Uint8Array | null {
+	let captured: Uint8Array | null = null;
+	const capture = (encoded: Uint8Array, from: unknown): void => {
+		if (from === origin) captured = captured ? Y.mergeUpdates([captured, encoded]) : encoded;
+	};
+	doc.on('update', capture);
+	try {
+		change();
+	} finally {
+		doc.off('update', capture);
+	}
+	return captured;
+}
+
+const NO_EFFECTS: UpdateEffects = { lastMessage: null, reads: new Map() };
+
+/** Records which account each Yjs client id of `doc` belongs to, from what it wrote first. */
+function indexClientOwners(doc: Y.Doc, index: RoomIndex): void {
+	const messages = doc.getArray<ChatMessage>(MESSAGES_KEY);
+	const perUserMaps: unknown[] = PER_USER_KEYS.map((key) => doc.getMap<string>(key));
+	for (const [client, structs] of doc.store.clients) {
+		if (index.clientOwners.has(client)) continue;
+		for (const struct of structs) {
+			if (!(struct instanceof Y.Item) || struct.deleted) continue;
+			if (struct.parent === messages && struct.content instanceof Y.ContentAny) {
+				const author = (struct.content.arr[0] as ChatMessage | undefined)?.author;
+				if (author) index.clientOwners.set(client, author);
+				break;
+			}
+			if (perUserMaps.includes(struct.parent) && struct.parentSub) {
+				index.clientOwners.set(client, struct.parentSub);
+				break;
+			}
+		}
+	}
+}
+
+function randomClientId(): number {
+	return Math.floor(Math.random() * 0xffffffff);
+}
+
+function stateVectorOf(doc: Y.Doc): Map<number, number> {
+	return Y.decodeStateVector(Y.encodeStateVector(doc));
+}
+
+function syncStep1Frame(doc: Y.Doc): Uint8Array {
+	const encoder = encoding.createEncoder();
+	encoding.writeVarUint(encoder, MessageType.sync);
+	syncProtocol.writeSyncStep1(encoder, doc);
+	return encoding.toUint8Array(encoder);
+}
+
+/** The `durable` extension frame: client id → clock of what is committed. */
+function durableFrame(clocks: Map<number, number>): Uint8Array {
+	const encoder = encoding.createEncoder();
+	encoding.writeVarUint(encoder, MessageType.durable);
+	encoding.writeVarUint(encoder, clocks.size);
+	for (const [client, clock] of clocks) {
+		encoding.writeVarUint(encoder, client);
+		encoding.writeVarUint(encoder, clock);
+	}
+	return encoding.toUint8Array(encoder);
 }
 
 const enum BusKind {
@@ -559,12 +1064,17 @@ function advanceClocks(target: Map<number, number>, clocks: Map<number, number>)
 	for (const [client, clock] of clocks) if (clock > (target.get(client) ?? 0)) target.set(client, clock);
 }
 
-function toPreview(message: ChatMessage, authorName: string): RoomPreview {
+/**
+ * The room list's preview of a message, stored as jsonb: cut by code points (a cut through a
+ * surrogate pair leaves text PostgreSQL refuses), without NUL (which jsonb cannot hold).
+ */
+export function toPreview(message: ChatMessage, authorName: string): RoomPreview {
+	const chars = Array.from(message.text.replaceAll('\u0000', ''));
 	return {
 		id: message.id,
 		author: message.author,
 		authorName,
-		text: message.text.length > PREVIEW_MAX_CHARS ? `${message.text.slice(0, PREVIEW_MAX_CHARS - 1)}…` : message.text,
+		text: chars.length > PREVIEW_MAX_CHARS ? `${chars.slice(0, PREVIEW_MAX_CHARS - 1).join('')}…` : chars.join(''),
 		ts: message.ts
 	};
 }

@@ -47,8 +47,10 @@ export interface Rejection {
 }
 
 export interface RoomIndex {
-	/** Message id → author, for every message the room has held. */
+	/** Message id → author, for every message the live document holds. */
 	messageAuthors: Map<string, string>;
+	/** Ids of messages compaction moved into history: taken, and no longer editable here. */
+	sealedIds: Set<string>;
 	/** Yjs client id → the account that first used it in this room. */
 	clientOwners: Map<number, string>;
 	/** Whether an account may delete others' messages (room admins). */
@@ -287,7 +289,7 @@ function checkItem(
 			if (message.author !== userId) {
 				return { problem: 'bad_author', detail: 'a message must carry its sender as author' };
 			}
-			if (index.messageAuthors.has(message.id) || newIds.has(message.id)) {
+			if (index.messageAuthors.has(message.id) || index.sealedIds.has(message.id) || newIds.has(message.id)) {
 				return { problem: 'duplicate_id', detail: `message id ${message.id} is already used` };
 			}
 			newIds.add(message.id);

@@ -21,6 +21,7 @@ import { lockDataDir } from './instance-lock';
 import { MemoryPresence } from './presence/memory-presence';
 import type { PresenceStore } from './presence/presence';
 import { RedisPresence } from './presence/redis-presence';
+import { PurgeJob } from './purge';
 import { RelayTokenSigner } from './relay-token';
 import type { Services } from './services';
 
@@ -74,14 +75,25 @@ export async function startChat(config: Config): Promise<Chat> {
 		cleanups.push(() => presence.close());
 
 		const tokens = await RelayTokenSigner.load(db);
-		const relay = new Relay({ db, bus, presence, tokens, allowedOrigins: config.allowedOrigins, log });
+		const relay = new Relay(
+			{ db, bus, history, presence, tokens, allowedOrigins: config.allowedOrigins, log },
+			{
+				liveMessagesMax: config.liveMessagesMax,
+				// Relay instances share rooms only through Redis; without it this one is alone.
+				soleInstance: config.redisUrl === null,
+				rollover: { connected: config.rolloverAfter, idle: Math.max(1, Math.floor(config.rolloverAfter / 2)) },
+				idleUnloadMs: config.roomIdleUnloadMs
+			}
+		);
 		const relayPort = await relay.listen(config.relayPort, config.host);
 		cleanups.push(() => relay.close());
 
 		const relayUrl = config.publicRelayUrlExplicit
 			? config.publicRelayUrl
 			: config.publicRelayUrl.replace(/:\d+$/, `:${relayPort}`);
-		const services: Services = { config, db, bus, presence, history, tokens, relayUrl };
+		const purge = new PurgeJob({ db, history, log });
+		cleanups.push(() => purge.stop());
+		const services: Services = { config, db, bus, presence, history, tokens, purge, relayUrl };
 		let closing: Promise<void> | null = null;
 		return { services, relay, relayPort, close: () => (closing ??= closeAll()) };
 	} catch (error) {

@@ -3,6 +3,7 @@
  * Inner modules never read process.env; a bad variable is named in the error.
  */
 import path from 'node:path';
+import { ROOM_IDLE_UNLOAD_MS } from '../../../sync-server/protocol';
 
 export interface Config {
 	host: string;
@@ -24,6 +25,10 @@ export interface Config {
 	/** Origins whose pages may open relay sockets and post to the JSON API. */
 	allowedOrigins: string[];
 	liveMessagesMax: number;
+	/** Removed entries after which a room with sockets rolls over to a new epoch (idle: half). */
+	rolloverAfter: number;
+	/** How long a room stays in the relay's memory after its last socket left. */
+	roomIdleUnloadMs: number;
 	dynamodbTable: string;
 	relayTokenTtlMs: number;
 	logLevel: 'silent' | 'error' | 'info';
@@ -115,6 +120,7 @@ export function readConfig(env: Env = process.env, cwd = process.cwd()): Config 
 	if (logLevel !== 'silent' && logLevel !== 'error' && logLevel !== 'info') {
 		throw new ConfigError('LOG_LEVEL', `expected silent, error or info, got "${logLevel}"`);
 	}
+	const liveMessagesMax = readPositiveInt(env, 'LIVE_MESSAGES_MAX', 1000);
 	return {
 		host,
 		port,
@@ -138,7 +144,9 @@ export function readConfig(env: Env = process.env, cwd = process.cwd()): Config 
 		origin,
 		originExplicit: Boolean(env.ORIGIN),
 		allowedOrigins: allowedOrigins(origin, extraOrigins),
-		liveMessagesMax: readPositiveInt(env, 'LIVE_MESSAGES_MAX', 1000),
+		liveMessagesMax,
+		rolloverAfter: readPositiveInt(env, 'EPOCH_ROLLOVER_AFTER', Math.max(2 * liveMessagesMax, 2000)),
+		roomIdleUnloadMs: readPositiveInt(env, 'ROOM_IDLE_UNLOAD_MS', ROOM_IDLE_UNLOAD_MS),
 		dynamodbTable: env.DYNAMODB_TABLE || 'chat_history',
 		relayTokenTtlMs: readPositiveInt(env, 'RELAY_TOKEN_TTL_MS', 10 * 60_000),
 		logLevel

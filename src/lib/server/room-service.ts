@@ -12,6 +12,8 @@ import {
 	getMemberRole,
 	getRoomForMember,
 	GROUP_MEMBERS_MAX,
+	isDeletedRoom,
+	markRoomDeleted,
 	openDirectRoom,
 	removeMember,
 	ROOM_NAME_MAX_CHARS
@@ -30,7 +32,12 @@ export async function withPresence(rooms: Room[], presence: PresenceStore): Prom
 /** The room as the member sees it, or a 404 ApiError (never 403: ids leak nothing). */
 export async function requireRoom(services: Services, roomId: string, userId: string): Promise<Room> {
 	const room = await getRoomForMember(services.db, roomId, userId);
-	if (!room) throw new ApiError(404, 'room_not_found', 'no such room');
+	if (!room) {
+		// A deleted group says so (its id is random and reveals nothing), so a device that was
+		// offline when it happened drops its copy instead of showing "no longer a member".
+		if (await isDeletedRoom(services.db, roomId)) throw new ApiError(404, 'room_deleted', 'this room was deleted');
+		throw new ApiError(404, 'room_not_found', 'no such room');
+	}
 	const [decorated] = await withPresence([room], services.presence);
 	return decorated;
 }
@@ -93,4 +100,14 @@ export async function removeRoomMember(services: Services, roomId: string, actor
 
 export async function isMember(services: Services, roomId: string, userId: string): Promise<boolean> {
 	return (await getMemberRole(services.db, roomId, userId)) !== null;
+}
+
+/** An admin deletes a group: gone for every member at once; its history is purged afterwards. */
+export async function deleteRoom(services: Services, roomId: string, actorId: string): Promise<void> {
+	const room = await requireRoom(services, roomId, actorId);
+	if (room.kind === 'direct') throw new ApiError(403, 'direct_room', 'a direct chat cannot be deleted');
+	if (room.members.find((m) => m.id === actorId)?.role !== 'admin') throw new ApiError(403, 'not_admin', 'only admins delete a group');
+	await markRoomDeleted(services.db, roomId);
+	await publishControl(services.bus, { type: 'room-deleted', roomId });
+	services.purge.wake();
 }

@@ -193,3 +193,20 @@ export async function ensureAdmin(db: Queryable, roomId: string): Promise<void> 
 		[roomId]
 	);
 }
+
+/**
+ * Deletes a room for everyone at once: no member is left, so every membership check (API, relay)
+ * answers 404 from now on. The history is erased later, in batches, by the purge job (purge.ts).
+ */
+export async function markRoomDeleted(db: Database, roomId: string): Promise<void> {
+	await db.transaction(async (tx) => {
+		await tx.query('update rooms set deleted_at = now() where id = $1 and deleted_at is null', [roomId]);
+		await tx.query('delete from room_members where room_id = $1', [roomId]);
+	});
+}
+
+/** Whether the room was deleted and its purge has not removed it yet. */
+export async function isDeletedRoom(db: Queryable, roomId: string): Promise<boolean> {
+	const rows = await db.query('select 1 from rooms where id = $1 and deleted_at is not null', [roomId]);
+	return rows.length > 0;
+}

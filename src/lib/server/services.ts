@@ -8,6 +8,7 @@ import type { Config } from './config';
 import type { Database } from './db/database';
 import type { HistoryStore } from './history/history-store';
 import type { PresenceStore } from './presence/presence';
+import type { PurgeJob } from './purge';
 import type { RelayTokenSigner } from './relay-token';
 
 export interface Services {
@@ -17,6 +18,8 @@ export interface Services {
 	presence: PresenceStore;
 	history: HistoryStore;
 	tokens: RelayTokenSigner;
+	/** Erases deleted rooms' history in the background. */
+	purge: PurgeJob;
 	/** The relay URL browsers and bots must use (PUBLIC_RELAY_URL, or the bound relay port). */
 	relayUrl: string;
 }

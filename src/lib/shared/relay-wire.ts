@@ -31,6 +31,16 @@ export const CloseCode = {
 	unauthorized: 4401,
 	/** The account is no longer a member of this room; do not retry. */
 	forbidden: 4403,
+	/** The room was deleted: drop its local copy; do not retry. */
+	roomDeleted: 4404,
+	/**
+	 * The room's live document rolled over to a new epoch, and this socket's document belongs to
+	 * an older one. Whatever the client sent before the close was carried into the current
+	 * document (exactly once). The client discards its local copy, fetches a fresh descriptor and
+	 * syncs a new, empty Y.Doc; its own messages that no `durable` frame covered are appended
+	 * again after that sync unless their ids are already there.
+	 */
+	roomMoved: 4410,
 	/** A stock client (no extensions) sent an update the room refuses; see the reason text. */
 	rejectedUpdate: 4422,
 	/** Too many refused updates or frames in a short time. */

@@ -18,7 +18,7 @@ import {
 	type BatchWriteCommandInput,
 	type QueryCommandInput
 } from '@aws-sdk/lib-dynamodb';
-import { checkMessage, type ChatMessage } from '../../shared/schema';
+import { checkEdit, checkMessage, type ChatMessage, type MessageDeletion, type MessageEdit } from '../../shared/schema';
 import type { HistoryEntry, HistoryPage, HistoryStore } from './history-store';
 
 /** BatchWriteItem accepts at most 25 requests per call (DynamoDB API reference). */
@@ -56,6 +56,8 @@ export interface DynamoHistoryOptions {
 	table: string;
 	/** Omit for the embedded dynalite, which gets EMBEDDED_CREDENTIALS. */
 	credentials?: DynamoCredentials;
+	/** The SDK's attempts per request (its default: 3). Callers with their own backoff may lower it. */
+	maxAttempts?: number;
 }
 
 type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
@@ -73,7 +75,8 @@ export class DynamoHistoryStore implements HistoryStore {
 		this.client = new DynamoDBClient({
 			endpoint: options.endpoint,
 			region: options.region,
-			credentials: options.credentials ?? EMBEDDED_CREDENTIALS
+			credentials: options.credentials ?? EMBEDDED_CREDENTIALS,
+			...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {})
 		});
 		this.documents = DynamoDBDocumentClient.from(this.client);
 	}
@@ -109,16 +112,17 @@ export class DynamoHistoryStore implements HistoryStore {
 	async putEntries(roomId: string, entries: HistoryEntry[]): Promise<void> {
 		this.assertOpen();
 		// BatchWriteItem rejects a request naming one key twice; the last entry for a key wins.
-		const byKey = new Map<string, ChatMessage>();
+		const byKey = new Map<string, Record<string, unknown>>();
 		for (const entry of entries) {
 			requireKey(entry.key);
-			const problem = checkMessage(entry.message, NO_CLOCK_CHECK);
+			const problem = checkStoredMessage(entry.message, entry.deletion !== undefined);
 			if (problem !== null) throw new Error(`history entry ${roomId}/${entry.key}: ${problem}`);
-			byKey.set(entry.key, entry.message);
+			const item: Record<string, unknown> = { room_id: roomId, k: entry.key, m: entry.message };
+			if (entry.edit) item.e = entry.edit;
+			if (entry.deletion) item.d = entry.deletion;
+			byKey.set(entry.key, item);
 		}
-		const requests: WriteRequest[] = [...byKey].map(([k, m]) => ({
-			PutRequest: { Item: { room_id: roomId, k, m } }
-		}));
+		const requests: WriteRequest[] = [...byKey.values()].map((Item) => ({ PutRequest: { Item } }));
 		await this.batchWrite(requests);
 	}
 
@@ -275,9 +279,20 @@ function readKey(roomId: string, item: Record<string, unknown>): string {
 function toEntry(roomId: string, item: Record<string, unknown>): HistoryEntry {
 	const key = readKey(roomId, item);
 	const message: unknown = item.m;
-	const problem = checkMessage(message, NO_CLOCK_CHECK);
+	const deletion = item.d as MessageDeletion | undefined;
+	const edit = item.e as MessageEdit | undefined;
+	const problem = checkStoredMessage(message, deletion !== undefined);
 	if (problem !== null) throw new Error(`history item ${roomId}/${key} is not a valid message: ${problem}`);
-	return { key, message: message as ChatMessage };
+	if (edit !== undefined && checkEdit(edit, NO_CLOCK_CHECK) !== null) throw new Error(`history item ${roomId}/${key} has a bad edit`);
+	return { key, message: message as ChatMessage, ...(edit ? { edit } : {}), ...(deletion ? { deletion } : {}) };
+}
+
+/** A deleted message is stored with its text erased; everything else is checked as sent. */
+function checkStoredMessage(message: unknown, deleted: boolean): string | null {
+	if (deleted && typeof message === 'object' && message !== null && (message as ChatMessage).text === '') {
+		return checkMessage({ ...(message as ChatMessage), text: '-' }, NO_CLOCK_CHECK);
+	}
+	return checkMessage(message, NO_CLOCK_CHECK);
 }
 
 /** Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): spreads retrying writers. */

@@ -15,7 +15,8 @@ export interface EmbeddedDynamo {
 const TABLE_TRANSITION_MS = 0;
 const LOOPBACK_HOST = '127.0.0.1';
 
-export async function startEmbeddedDynamo(dir: string): Promise<EmbeddedDynamo> {
+/** Starts dynalite on `port` (any free one when 0; tests restart it on the same one). */
+export async function startEmbeddedDynamo(dir: string, port = 0): Promise<EmbeddedDynamo> {
 	// LevelDB creates its own directory but not missing parents.
 	await mkdir(dir, { recursive: true });
 	const server = dynalite({
@@ -26,7 +27,7 @@ export async function startEmbeddedDynamo(dir: string): Promise<EmbeddedDynamo> 
 	});
 	await new Promise<void>((resolve, reject) => {
 		server.once('error', reject);
-		server.listen(0, LOOPBACK_HOST, () => {
+		server.listen(port, LOOPBACK_HOST, () => {
 			server.off('error', reject);
 			resolve();
 		});
@@ -42,6 +43,8 @@ export async function startEmbeddedDynamo(dir: string): Promise<EmbeddedDynamo> 
 			// dynalite's close waits for pending LevelDB work, then closes the database.
 			closing ??= new Promise<void>((resolve, reject) => {
 				server.close((error?: Error) => (error ? reject(error) : resolve()));
+				// Clients keep connections alive; close would otherwise wait for them to time out.
+				(server as { closeAllConnections?: () => void }).closeAllConnections?.();
 			});
 			return closing;
 		}

@@ -2,12 +2,32 @@
  * Compacted room history (DynamoDB: partition key the room id, sort key an order-preserving key).
  * Writes are idempotent: putting the same (roomId, key) twice stores one item.
  */
-import type { ChatMessage } from '$lib/shared/schema';
+import type { ChatMessage, MessageDeletion, MessageEdit } from '$lib/shared/schema';
 
 export interface HistoryEntry {
 	/** Order-preserving key within the room; lexicographic order is the room's order. */
 	key: string;
 	message: ChatMessage;
+	/** The message's last edit when it was sealed. */
+	edit?: MessageEdit;
+	/** Set when the message had been deleted; its text is then stored empty. */
+	deletion?: MessageDeletion;
+}
+
+/** Digits of a sealed message's position in its room: keys sort as the positions do. */
+const KEY_DIGITS = 12;
+
+/** The sort key of the message at `position` (0 = the room's first message) of compacted history. */
+export function historyKey(position: number): string {
+	if (!Number.isSafeInteger(position) || position < 0 || position >= 10 ** KEY_DIGITS) {
+		throw new RangeError(`history position out of range: ${position}`);
+	}
+	return position.toString().padStart(KEY_DIGITS, '0');
+}
+
+export function historyPosition(key: string): number {
+	if (!/^\d{12}$/.test(key)) throw new Error(`not a history key: ${key}`);
+	return Number(key);
 }
 
 export interface HistoryPage {

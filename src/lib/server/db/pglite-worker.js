@@ -1,0 +1,75 @@
+// The embedded PostgreSQL (PGlite) on a thread of its own: its WebAssembly and file writes would
+// otherwise run on the relay's event loop and hold up every socket while a commit is written.
+// Plain JavaScript, so the thread starts the same under `node --import tsx`, vitest and the build.
+//
+// Messages in: {id, op: 'query' | 'begin' | 'commit' | 'rollback' | 'close', tx?, sql?, params?}.
+// Messages out: {id, rows} or {id, error: {message, code}}. While a transaction holds the
+// connection, statements that are not part of it wait their turn.
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite } from '@electric-sql/pglite';
+
+const pg = workerData.dir ? new PGlite(workerData.dir) : new PGlite();
+/** The transaction holding the connection, or null. */
+let active = null;
+/** Messages waiting for the active transaction to end, in arrival order. */
+const waiting = [];
+
+function reply(id, body) {
+	parentPort.postMessage({ id, ...body });
+}
+
+function fail(id, error) {
+	reply(id, { error: { message: error instanceof Error ? error.message : String(error), code: error?.code } });
+}
+
+async function run(message) {
+	const { id, op } = message;
+	try {
+		if (op === 'begin') {
+			try {
+				await pg.query('begin');
+			} catch (error) {
+				// No transaction opened: give the connection back before reporting.
+				active = null;
+				drain();
+				throw error;
+			}
+			reply(id, { rows: [] });
+		} else if (op === 'commit' || op === 'rollback') {
+			try {
+				await pg.query(op);
+			} finally {
+				active = null;
+				drain();
+			}
+			reply(id, { rows: [] });
+		} else if (op === 'query') {
+			const result = await pg.query(message.sql, message.params ?? []);
+			reply(id, { rows: result.rows });
+		} else if (op === 'close') {
+			await pg.close();
+			reply(id, { rows: [] });
+			parentPort.close();
+		}
+	} catch (error) {
+		fail(id, error);
+	}
+}
+
+function dispatch(message) {
+	if (active !== null && message.tx !== active) {
+		waiting.push(message);
+		return;
+	}
+	// Taken at once, so what arrives while BEGIN runs already waits.
+	if (message.op === 'begin') active = message.tx;
+	void run(message);
+}
+
+function drain() {
+	while (waiting.length > 0 && active === null) dispatch(waiting.shift());
+}
+
+await pg.waitReady;
+parentPort.on('message', dispatch);
+parentPort.postMessage({ ready: true });
