@@ -2,7 +2,7 @@
  * Typed helpers for the HTTP API (docs/api.md). Every failure becomes an `ApiError` carrying the
  * server's `{error: {code, message}}`, or `code: 'network'` with status 0 when no answer came.
  */
-import type { ApiErrorBody, Room, SyncDescriptor, User } from '$lib/shared/api-types';
+import type { ApiErrorBody, MessagesPage, Room, SyncDescriptor, User } from '$lib/shared/api-types';
 
 export class ApiError extends Error {
 	readonly code: string;
@@ -96,6 +96,33 @@ export async function addMember(roomId: string, username: string): Promise<Room 
 
 export async function removeMember(roomId: string, userId: string): Promise<void> {
 	await request<void>('DELETE', `/api/rooms/${encodeURIComponent(roomId)}/members/${encodeURIComponent(userId)}`);
+}
+
+/** Deletes a group (admins only); its members' devices drop it. */
+export async function deleteRoom(roomId: string): Promise<void> {
+	await request<void>('DELETE', `/api/rooms/${encodeURIComponent(roomId)}`);
+}
+
+/** One page of a room's history, oldest first, ending just before `before` (the newest page when null). */
+export async function getMessagesPage(roomId: string, before: string | null, limit: number): Promise<MessagesPage> {
+	const query = new URLSearchParams({ limit: String(limit) });
+	if (before !== null) query.set('before', before);
+	return request<MessagesPage>('GET', `/api/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
+}
+
+/**
+ * The page of a room's history ending just before `messageId`, a message of the live document
+ * (the page just older than the live log). 400 `invalid_cursor` when the message is not in the
+ * live document (compacted meanwhile, or not yet stored by the relay).
+ */
+export async function getMessagesPageBeforeId(roomId: string, messageId: string, limit: number): Promise<MessagesPage> {
+	const query = new URLSearchParams({ limit: String(limit), beforeId: messageId });
+	return request<MessagesPage>('GET', `/api/rooms/${encodeURIComponent(roomId)}/messages?${query}`);
+}
+
+/** True for the 404 of a group that was deleted (not merely one the viewer is not in). */
+export function isRoomDeleted(error: unknown): boolean {
+	return error instanceof ApiError && error.status === 404 && error.code === 'room_deleted';
 }
 
 export async function getSyncDescriptor(roomId: string): Promise<SyncDescriptor> {

@@ -30,9 +30,30 @@ function databasesKey(userId: string): string {
 	return `${accountPrefix(userId)}databases`;
 }
 
-/** IndexedDB database of one room's document on this device. */
-export function roomDatabaseName(userId: string, roomId: string): string {
-	return `chat:${userId}:${roomId}`;
+/**
+ * IndexedDB database of one room's document on this device. A room whose live document rolled
+ * over to a new epoch (close code 4410) gets a fresh database under a new `generation`.
+ */
+export function roomDatabaseName(userId: string, roomId: string, generation = ''): string {
+	return generation ? `chat:${userId}:${roomId}~${generation}` : `chat:${userId}:${roomId}`;
+}
+
+/**
+ * IndexedDB database of the account's cached history pages (all rooms). Under the account's
+ * `chat:<userId>:` prefix like the room databases (room ids never contain `~`).
+ */
+export function historyDatabaseName(userId: string): string {
+	return `chat:${userId}:~history`;
+}
+
+/** The generation of a room's document this device currently uses ('' for the first). */
+export function roomGenerationKey(userId: string, roomId: string): string {
+	return `${accountPrefix(userId)}generation:${roomId}`;
+}
+
+export function readRoomGeneration(userId: string, roomId: string): string {
+	const value = readJson(roomGenerationKey(userId, roomId));
+	return typeof value === 'string' ? value : '';
 }
 
 function storage(): Storage | null {
@@ -99,7 +120,7 @@ function readDatabaseRegistry(userId: string): string[] {
 }
 
 /** Resolves true once deleted, false if other tabs still hold it open after a while. */
-function deleteDatabase(name: string): Promise<boolean> {
+export function deleteDatabase(name: string): Promise<boolean> {
 	return new Promise((resolve) => {
 		const timer = setTimeout(() => resolve(false), DATABASE_DELETE_WAIT_MS);
 		const request = indexedDB.deleteDatabase(name);
@@ -121,7 +142,7 @@ function deleteDatabase(name: string): Promise<boolean> {
  * registry existed) and its localStorage keys. Open documents must be closed first.
  */
 export async function forgetAccountData(userId: string): Promise<void> {
-	const names = new Set(readDatabaseRegistry(userId));
+	const names = new Set([...readDatabaseRegistry(userId), historyDatabaseName(userId)]);
 	const prefix = roomDatabaseName(userId, '');
 	if (typeof indexedDB.databases === 'function') {
 		for (const info of await indexedDB.databases()) {
@@ -143,4 +164,43 @@ export async function forgetAccountData(userId: string): Promise<void> {
 /** The newest message of a room this device has synced in the background (InboxSync). */
 export function inboxKey(userId: string, roomId: string): string {
 	return `${accountPrefix(userId)}inbox:${roomId}`;
+}
+
+/**
+ * Removes what this device keeps about one room of the account (the room was deleted): its
+ * documents of every generation and its small keys. The history pages are the caller's to drop
+ * (HistoryCache); open connections to the room must be closed first.
+ */
+export async function forgetRoomData(userId: string, roomId: string): Promise<void> {
+	const base = roomDatabaseName(userId, roomId);
+	const registry = readDatabaseRegistry(userId);
+	const names = new Set(registry.filter((name) => name === base || name.startsWith(`${base}~`)));
+	names.add(base);
+	if (typeof indexedDB.databases === 'function') {
+		for (const info of await indexedDB.databases()) {
+			if (info.name && (info.name === base || info.name.startsWith(`${base}~`))) names.add(info.name);
+		}
+	}
+	writeJson(
+		databasesKey(userId),
+		registry.filter((name) => !names.has(name))
+	);
+	for (const key of [durableKey(userId, roomId), inboxKey(userId, roomId), roomGenerationKey(userId, roomId)]) storage()?.removeItem(key);
+	const rooms = readJson(roomsKey(userId));
+	if (Array.isArray(rooms)) {
+		writeJson(
+			roomsKey(userId),
+			rooms.filter((room) => (room as { id?: unknown } | null)?.id !== roomId)
+		);
+	}
+	await Promise.all([...names].map((name) => deleteDatabase(name)));
+}
+
+/** Forgets one database of the account (a room's document of an earlier generation). */
+export async function forgetRoomDatabase(userId: string, name: string): Promise<void> {
+	writeJson(
+		databasesKey(userId),
+		readDatabaseRegistry(userId).filter((known) => known !== name)
+	);
+	await deleteDatabase(name);
 }

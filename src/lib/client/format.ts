@@ -4,7 +4,8 @@ const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 
-function startOfDay(time: number): number {
+/** Local midnight of the day `time` falls on. */
+export function startOfDay(time: number): number {
 	const d = new Date(time);
 	d.setHours(0, 0, 0, 0);
 	return d.getTime();

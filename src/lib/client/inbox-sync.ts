@@ -8,6 +8,7 @@
 import type { Room, User } from '$lib/shared/api-types';
 import { inboxKey, readJson, writeJson } from './device-store';
 import { RoomConnection } from './room-connection.svelte';
+import { forgetDeletedRoom } from './room-removal';
 
 /** A background sync that has not finished by then is abandoned (retried on the next pass). */
 const INBOX_ROOM_TIMEOUT_MS = 15_000;
@@ -72,6 +73,7 @@ export class InboxSync {
 				const done = holdsNewest && markStored;
 				if (done || connection.stopped || this.#stopped || Date.now() > deadline) {
 					connection.destroy();
+					if (connection.stopped === 'deleted') void forgetDeletedRoom(this.#user.id, roomId);
 					if (this.#current === connection) this.#current = null;
 					resolve(done);
 					return;

@@ -99,3 +99,16 @@ export function memberReceipts(inputs: ReceiptInputs, messageId: string): Member
 	if (at === undefined) return [];
 	return memberMarks(inputs, index).map((m) => ({ userId: m.userId, delivered: at <= m.deliveredUpTo, read: at <= m.readUpTo }));
 }
+
+/**
+ * The status of the viewer's own messages that left the live log (compacted into history): the
+ * relay stored them, and every mark that is in the live log comes after them. A mark that is not
+ * in it (unset, or compacted too) says nothing, so such a message is at least `sent`.
+ */
+export function compactedMessageStatus(inputs: ReceiptInputs): MessageStatus {
+	if (inputs.recipientIds.length === 0) return 'sent';
+	const marks = memberMarks(inputs, positions(inputs.messages));
+	if (marks.every((m) => m.readUpTo >= 0)) return 'read';
+	if (marks.every((m) => m.deliveredUpTo >= 0)) return 'delivered';
+	return 'sent';
+}

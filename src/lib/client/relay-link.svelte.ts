@@ -9,11 +9,12 @@ import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
 import { WebsocketProvider } from 'y-websocket';
 import type { Awareness } from 'y-protocols/awareness';
-import { getSyncDescriptor, ApiError } from './api';
+import { getSyncDescriptor, isRoomDeleted, ApiError } from './api';
 import { reconnectDelayMs } from './reconnect-policy';
 import {
 	RELAY_EXTENSIONS_PARAMS,
 	RELAY_RESYNC_REJECTIONS,
+	RelayCloseCode,
 	RelayMessageType,
 	readDurableFrame,
 	readRejectedFrame,
@@ -35,6 +36,17 @@ export interface RelayLinkEvents {
 	onDurable(clocks: Map<number, number>): void;
 	/** The document is in sync with the relay (after each (re)connect). */
 	onSynced(): void;
+	/**
+	 * The relay closed the socket with 4410: the room's live document rolled over to a new epoch
+	 * and this document belongs to an older one. The link has stopped; the room connection
+	 * replaces the document (and the link).
+	 */
+	onRoomMoved(): void;
+}
+
+export interface RelayLinkOptions {
+	/** Wait this long before the first attempt (a room that keeps moving is retried with backoff). */
+	firstAttemptDelayMs?: number;
 }
 
 /** y-websocket's message type for sync (step 1, step 2, update). */
@@ -61,7 +73,7 @@ export class RelayLink {
 	#reconnectTimer: ReturnType<typeof setTimeout> | null = null;
 	#destroyed = false;
 
-	constructor(roomId: string, doc: Y.Doc, awareness: Awareness, events: RelayLinkEvents) {
+	constructor(roomId: string, doc: Y.Doc, awareness: Awareness, events: RelayLinkEvents, options: RelayLinkOptions = {}) {
 		this.#roomId = roomId;
 		this.#doc = doc;
 		this.#awareness = awareness;
@@ -70,7 +82,23 @@ export class RelayLink {
 		window.addEventListener('online', this.#onBrowserOnline);
 		window.addEventListener('offline', this.#onBrowserOffline);
 		document.addEventListener('visibilitychange', this.#onVisibilityChange);
-		void this.#connect();
+		const delay = options.firstAttemptDelayMs ?? 0;
+		if (delay <= 0) {
+			void this.#connect();
+			return;
+		}
+		this.status = navigator.onLine ? 'reconnecting' : 'offline';
+		this.#connectAfter(delay);
+	}
+
+	/** Connects once `delay` ms have passed, showing when the attempt is due. */
+	#connectAfter(delay: number): void {
+		this.nextRetryAt = Date.now() + delay;
+		this.#reconnectTimer = setTimeout(() => {
+			this.#reconnectTimer = null;
+			this.nextRetryAt = null;
+			void this.#connect();
+		}, delay);
 	}
 
 	/** Tries the relay now instead of waiting for the next scheduled attempt. */
@@ -104,6 +132,8 @@ export class RelayLink {
 		} catch (error) {
 			if (this.#destroyed) return;
 			// A refused upgrade is invisible to a browser; the descriptor endpoint says why.
+			// A group deleted while this device was away (it never heard the 4404 close).
+			if (isRoomDeleted(error)) return this.#stop('deleted');
 			if (error instanceof ApiError && error.status === 404) return this.#stop('removed');
 			if (error instanceof ApiError && error.status === 401) return this.#stop('signed_out');
 			if (!(error instanceof ApiError && error.isNetwork)) console.error('Could not get the sync descriptor', error);
@@ -161,6 +191,15 @@ export class RelayLink {
 			// may have been removed, so every retry starts with a fresh descriptor.
 			provider.shouldConnect = false;
 			this.synced = false;
+			if (event?.code === RelayCloseCode.roomMoved) {
+				this.status = 'connecting';
+				queueMicrotask(() => {
+					if (this.#destroyed || this.stopped) return;
+					this.#dropProvider();
+					this.#events.onRoomMoved();
+				});
+				return;
+			}
 			const stop = event ? stopReasonForClose(event.code) : null;
 			// Not synchronously: y-websocket is still inside its close handling.
 			if (stop) queueMicrotask(() => this.#stop(stop));
@@ -174,13 +213,7 @@ export class RelayLink {
 		this.status = navigator.onLine ? 'reconnecting' : 'offline';
 		if (this.#destroyed || this.stopped || this.#reconnectTimer) return;
 		this.#failedAttempts += 1;
-		const delay = reconnectDelayMs(this.#failedAttempts);
-		this.nextRetryAt = Date.now() + delay;
-		this.#reconnectTimer = setTimeout(() => {
-			this.#reconnectTimer = null;
-			this.nextRetryAt = null;
-			void this.#connect();
-		}, delay);
+		this.#connectAfter(reconnectDelayMs(this.#failedAttempts));
 	}
 
 	#stop(reason: StopReason): void {

@@ -12,18 +12,22 @@ export { RelayCloseCode, RelayMessageType };
 export const RELAY_EXTENSIONS_PARAMS: Readonly<Record<string, string>> = { [EXTENSIONS_PARAM]: EXTENSIONS_VERSION };
 
 /** Why a room's connection stopped for good (no more retries). */
-export type StopReason = 'signed_out' | 'removed' | 'refused' | 'too_many_errors' | 'too_large' | 'malformed';
+export type StopReason = 'signed_out' | 'removed' | 'deleted' | 'refused' | 'too_many_errors' | 'too_large' | 'malformed';
 
 const STOP_FOR_CLOSE_CODE: ReadonlyMap<number, StopReason> = new Map([
 	[RelayCloseCode.unauthorized, 'signed_out'],
 	[RelayCloseCode.forbidden, 'removed'],
+	[RelayCloseCode.roomDeleted, 'deleted'],
 	[RelayCloseCode.rejectedUpdate, 'refused'],
 	[RelayCloseCode.tooManyErrors, 'too_many_errors'],
 	[RelayCloseCode.tooLarge, 'too_large'],
 	[RelayCloseCode.malformed, 'malformed']
 ]);
 
-/** The terminal reason behind a close code, or null when reconnecting may help (1001, 1006, …). */
+/**
+ * The terminal reason behind a close code, or null when reconnecting may help (1001, 1006, …;
+ * 4410, the room's document moved to a new epoch, is handled by the room connection).
+ */
 export function stopReasonForClose(code: number): StopReason | null {
 	return STOP_FOR_CLOSE_CODE.get(code) ?? null;
 }
@@ -35,6 +39,8 @@ export function describeStop(reason: StopReason): string {
 			return 'Your session has ended. Sign in again to keep syncing.';
 		case 'removed':
 			return 'You are no longer a member of this room.';
+		case 'deleted':
+			return 'This group was deleted.';
 		case 'refused':
 			return 'The server refused a change from this device. Reload the page to try again.';
 		case 'too_many_errors':

@@ -11,9 +11,11 @@ import * as Y from 'yjs';
 import { IndexeddbPersistence } from 'y-indexeddb';
 import { Awareness } from 'y-protocols/awareness';
 import { ulid } from 'ulid';
-import { registerRoomDatabase, roomDatabaseName } from './device-store';
+import { forgetRoomDatabase, readRoomGeneration, registerRoomDatabase, roomDatabaseName, roomGenerationKey, writeJson } from './device-store';
 import { mergeClocks, readDurableClocks, saveDurableClocks, type DurableClocks } from './durable-clocks';
-import { memberReceipts, ownMessageStatuses, type ItemId, type MemberReceipt, type MessageStatus, type ReceiptInputs } from './receipts';
+import { compactedPrefix, isOwnPending, messagesToCarry, type Compaction, readLiveLog, unconfirmedOwnMessages } from './live-log';
+import { compactedMessageStatus, isDurable, memberReceipts, ownMessageStatuses, type ItemId, type MemberReceipt, type MessageStatus, type ReceiptInputs } from './receipts';
+import { reconnectDelayMs } from './reconnect-policy';
 import { RelayLink, type ConnectionStatus } from './relay-link.svelte';
 import type { Rejection, StopReason } from './relay-protocol';
 import { TabChannel } from './tab-channel';
@@ -59,6 +61,19 @@ export function closeAllRoomConnections(): void {
 	for (const connection of [...openConnections]) connection.destroy();
 }
 
+/** Closes this tab's connections to one room (it was deleted), so its databases can go. */
+export function closeRoomConnections(roomId: string): void {
+	for (const connection of [...openConnections]) if (connection.roomId === roomId) connection.destroy();
+}
+
+/** Epoch switches in a row without a sync before the next attempt waits (a loop would hammer the relay). */
+const MOVES_BEFORE_BACKOFF = 3;
+
+/** A fresh name for a room document's generation on this device. */
+function newGeneration(): string {
+	return ulid().toLowerCase();
+}
+
 /**
  * The first message from someone else after the read pointer `readId` (null: nothing read yet),
  * in the log's order. A pointer that left the live log (compacted) is older than all of it.
@@ -94,6 +109,12 @@ export class RoomConnection {
 	delivered = $state.raw<ReadonlyMap<string, string>>(new Map());
 	/** user id → newest message id they have read. */
 	reads = $state.raw<ReadonlyMap<string, string>>(new Map());
+	/**
+	 * Called with messages that left the live log because the relay compacted them into history
+	 * (or that a new epoch's document no longer holds): they stay on screen (RoomHistory.retain),
+	 * and whatever was compacted unseen behind them is fetched.
+	 */
+	onCompacted: ((compaction: Compaction) => void) | null = null;
 
 	readonly roomId: string;
 	readonly user: User;
@@ -102,14 +123,25 @@ export class RoomConnection {
 	readonly #itemIds = new Map<string, ItemId>();
 	/** Next clock of this tab's client id, i.e. how much it has written (state, for `localWritesDurable`). */
 	#writtenClock = $state(0);
-	#doc = new Y.Doc();
-	#log: Y.Array<unknown>;
-	#readsMap: Y.Map<unknown>;
-	#deliveredMap: Y.Map<unknown>;
-	#awareness: Awareness;
-	#persistence: IndexeddbPersistence;
-	#tabs: TabChannel;
-	#relay: RelayLink;
+	readonly #background: boolean;
+	/** Yjs client ids of the documents this connection has written with. */
+	readonly #localClients = new Set<number>();
+	/** Which of the room's device databases this connection uses (see roomDatabaseName). */
+	#generation: string;
+	#doc!: Y.Doc;
+	#log!: Y.Array<unknown>;
+	#readsMap!: Y.Map<unknown>;
+	#deliveredMap!: Y.Map<unknown>;
+	#awareness!: Awareness;
+	#persistence!: IndexeddbPersistence;
+	#tabs!: TabChannel;
+	#relay = $state.raw<RelayLink | null>(null);
+	/**
+	 * While moving to a new epoch's document: the viewer's unconfirmed messages to append to it
+	 * after its first sync, and the old log, shown until then. Null otherwise.
+	 */
+	#move = $state.raw<{ carried: ChatMessage[]; previous: ChatMessage[]; oldDatabases: string[]; attempts: number } | null>(null);
+	#syncWaiters: (() => void)[] = [];
 	#typingTimer: ReturnType<typeof setTimeout> | null = null;
 	#typingWanted = false;
 	#typingPublishedAt = 0;
@@ -120,70 +152,57 @@ export class RoomConnection {
 	constructor(roomId: string, user: User, options: RoomConnectionOptions = {}) {
 		this.roomId = roomId;
 		this.user = user;
-		this.#log = this.#doc.getArray(MESSAGES_KEY);
-		this.#readsMap = this.#doc.getMap(READS_KEY);
-		this.#deliveredMap = this.#doc.getMap(DELIVERED_KEY);
-		this.#awareness = new Awareness(this.#doc);
-		if (options.background) this.#awareness.setLocalState(null);
-		else this.#awareness.setLocalState({ user: { id: user.id, name: user.displayName }, typing: false });
+		this.#background = options.background ?? false;
 		this.durable = readDurableClocks(user.id, roomId);
-
-		this.#log.observe(this.#onLogChange);
-		this.#readsMap.observe(this.#onReadsChange);
-		this.#deliveredMap.observe(this.#onDeliveredChange);
-		this.#awareness.on('change', this.#onAwarenessChange);
-		this.#doc.on('afterTransaction', this.#onAfterTransaction);
-
-		const databaseName = roomDatabaseName(user.id, roomId);
-		registerRoomDatabase(user.id, databaseName);
-		this.#persistence = new IndexeddbPersistence(databaseName, this.#doc);
-		this.#persistence.on('synced', () => {
-			if (!this.#destroyed) this.loaded = true;
-		});
-		this.#tabs = new TabChannel(user.id, roomId, this.#doc, this.#persistence);
-		this.#relay = new RelayLink(roomId, this.#doc, this.#awareness, {
-			onDurable: (clocks) => this.#onDurable(clocks),
-			onSynced: () => {
-				this.loaded = true;
-				this.#scheduleDeliveredMark();
-			}
-		});
+		this.#generation = readRoomGeneration(user.id, roomId);
+		this.#openDocument(0);
 		openConnections.add(this);
 	}
 
 	/** Where the relay link stands (see ConnectionStatus). */
 	get status(): ConnectionStatus {
-		return this.#relay.status;
+		return this.#relay?.status ?? 'connecting';
 	}
 
-	/** True while the document is in sync with the relay. */
+	/** True while the document is in sync with the relay (not while moving to a new epoch). */
 	get synced(): boolean {
-		return this.#relay.synced;
+		return this.#move === null && (this.#relay?.synced ?? false);
 	}
 
 	/** Why the connection stopped for good, or null. */
 	get stopped(): StopReason | null {
-		return this.#relay.stopped;
+		return this.#relay?.stopped ?? null;
 	}
 
 	/** The relay's last refusal of an update from this device. */
 	get rejection(): Rejection | null {
-		return this.#relay.rejection;
+		return this.#relay?.rejection ?? null;
 	}
 
 	/** When the next attempt is due (ms since the epoch) while reconnecting or offline. */
 	get nextRetryAt(): number | null {
-		return this.#relay.nextRetryAt;
+		return this.#relay?.nextRetryAt ?? null;
 	}
 
 	/** Tries the relay now instead of waiting for the next scheduled attempt. */
 	retryNow(): void {
-		this.#relay.retryNow();
+		this.#relay?.retryNow();
+	}
+
+	/** Resolves the next time the document is in sync with the relay (at once if it is). */
+	whenSynced(): Promise<void> {
+		if (this.synced || this.#destroyed) return Promise.resolve();
+		return new Promise((resolve) => this.#syncWaiters.push(resolve));
 	}
 
 	/** The status of each of the viewer's own messages, given the room's other members. */
 	statuses(recipientIds: readonly string[]): Map<string, MessageStatus> {
 		return ownMessageStatuses(this.#receiptInputs(recipientIds), this.user.id);
+	}
+
+	/** The status of the viewer's own messages that were compacted out of the live log. */
+	compactedStatus(recipientIds: readonly string[]): MessageStatus {
+		return compactedMessageStatus(this.#receiptInputs(recipientIds));
 	}
 
 	/** Per other member: whether a device of theirs has `messageId` and whether they read it. */
@@ -193,7 +212,7 @@ export class RoomConnection {
 
 	/** True when everything this tab wrote has been durably stored by the relay. */
 	get localWritesDurable(): boolean {
-		return this.#writtenClock <= (this.durable.get(this.#doc.clientID) ?? 0);
+		return this.#move === null && this.#writtenClock <= (this.durable.get(this.#doc.clientID) ?? 0);
 	}
 
 	/** Appends a text message; works offline (it waits in the document). Null for blank text. */
@@ -201,7 +220,13 @@ export class RoomConnection {
 		const body = text.trim();
 		if (this.#destroyed || this.stopped || body.length === 0 || body.length > MESSAGE_TEXT_MAX_CHARS) return null;
 		const message: ChatMessage = { id: ulid(), author: this.user.id, ts: Date.now(), kind: 'text', text: body };
-		this.#doc.transact(() => this.#log.push([message]));
+		if (this.#move) {
+			// The new epoch's document is not synced yet: append it there with the carried ones.
+			this.#move.carried.push(message);
+			this.messages = [...this.messages, message];
+		} else {
+			this.#doc.transact(() => this.#log.push([message]));
+		}
 		this.setTyping(false);
 		return message;
 	}
@@ -217,7 +242,7 @@ export class RoomConnection {
 
 	/** Moves the viewer's read pointer forward to `messageId`; never backwards. */
 	markRead(messageId: string): void {
-		if (this.#destroyed) return;
+		if (this.#destroyed || this.#move) return;
 		const current = this.#readsMap.get(this.user.id);
 		if (current === messageId) return;
 		if (typeof current === 'string' && !this.#isAfter(messageId, current)) return;
@@ -232,11 +257,109 @@ export class RoomConnection {
 		if (this.#typingTimer) clearTimeout(this.#typingTimer);
 		if (this.#typingPublishTimer) clearTimeout(this.#typingPublishTimer);
 		if (this.#deliveredTimer) clearTimeout(this.#deliveredTimer);
-		this.#relay.destroy();
+		this.#closeDocument();
+		for (const resolve of this.#syncWaiters.splice(0)) resolve();
+	}
+
+	/** Opens the document of the current generation: device copy, other tabs, relay, awareness. */
+	#openDocument(firstAttemptDelayMs: number): void {
+		const doc = new Y.Doc();
+		this.#doc = doc;
+		this.#localClients.add(doc.clientID);
+		this.#writtenClock = 0;
+		this.#log = doc.getArray(MESSAGES_KEY);
+		this.#readsMap = doc.getMap(READS_KEY);
+		this.#deliveredMap = doc.getMap(DELIVERED_KEY);
+		this.#awareness = new Awareness(doc);
+		if (this.#background) this.#awareness.setLocalState(null);
+		else this.#awareness.setLocalState({ user: { id: this.user.id, name: this.user.displayName }, typing: false });
+
+		this.#log.observe(this.#onLogChange);
+		this.#readsMap.observe(this.#onReadsChange);
+		this.#deliveredMap.observe(this.#onDeliveredChange);
+		this.#awareness.on('change', this.#onAwarenessChange);
+		doc.on('afterTransaction', this.#onAfterTransaction);
+
+		const databaseName = roomDatabaseName(this.user.id, this.roomId, this.#generation);
+		registerRoomDatabase(this.user.id, databaseName);
+		const persistence = new IndexeddbPersistence(databaseName, doc);
+		this.#persistence = persistence;
+		persistence.on('synced', () => {
+			if (!this.#destroyed && persistence === this.#persistence) this.loaded = true;
+		});
+		this.#tabs = new TabChannel(this.user.id, this.roomId, doc, persistence, this.#generation);
+		const relay: RelayLink = new RelayLink(
+			this.roomId,
+			doc,
+			this.#awareness,
+			{
+				onDurable: (clocks) => {
+					if (relay === this.#relay) this.#onDurable(clocks);
+				},
+				onSynced: () => {
+					if (relay !== this.#relay) return;
+					if (this.#move) this.#finishMove();
+					this.loaded = true;
+					this.#scheduleDeliveredMark();
+					for (const resolve of this.#syncWaiters.splice(0)) resolve();
+				},
+				onRoomMoved: () => {
+					if (relay === this.#relay) this.#moveToNewEpoch();
+				}
+			},
+			{ firstAttemptDelayMs }
+		);
+		this.#relay = relay;
+	}
+
+	#closeDocument(): void {
+		this.#relay?.destroy();
 		this.#tabs.close();
 		this.#awareness.destroy();
 		void this.#persistence.destroy();
 		this.#doc.destroy();
+	}
+
+	/**
+	 * Close code 4410: the room's live document rolled over to a new epoch. The device's copy of
+	 * the old one is discarded; a new, empty document syncs from a fresh descriptor; the viewer's
+	 * messages the relay never confirmed are appended to it after its first sync unless it already
+	 * holds them (the relay carried what arrived before the close). Until then the old log stays
+	 * on screen. Tabs of the account follow the generation the first of them made.
+	 */
+	#moveToNewEpoch(): void {
+		if (this.#destroyed) return;
+		const carried = unconfirmedOwnMessages(this.messages, this.user.id, this.#itemIds, this.durable);
+		const previous = this.#move;
+		this.#move = {
+			carried: previous ? messagesToCarry([...previous.carried, ...carried], []) : carried,
+			previous: previous ? previous.previous : this.messages,
+			oldDatabases: [...(previous?.oldDatabases ?? []), roomDatabaseName(this.user.id, this.roomId, this.#generation)],
+			attempts: (previous?.attempts ?? 0) + 1
+		};
+		this.#closeDocument();
+		const stored = readRoomGeneration(this.user.id, this.roomId);
+		this.#generation = stored !== this.#generation ? stored : newGeneration();
+		const attempts = this.#move.attempts;
+		this.#openDocument(attempts >= MOVES_BEFORE_BACKOFF ? reconnectDelayMs(attempts - MOVES_BEFORE_BACKOFF + 1) : 0);
+	}
+
+	/** The new epoch's document is in sync: carry the viewer's messages over, forget the old copy. */
+	#finishMove(): void {
+		const move = this.#move;
+		if (!move) return;
+		this.#move = null;
+		const live = readLiveLog(this.#log);
+		const toCarry = messagesToCarry(move.carried, live);
+		const carriedIds = new Set(move.carried.map((m) => m.id));
+		const compacted = compactedPrefix(move.previous, live, (m) => carriedIds.has(m.id), (m) => carriedIds.has(m.id) || this.#isOwnPending(m));
+		if (compacted.messages.length > 0) this.onCompacted?.(compacted);
+		if (toCarry.length > 0) this.#doc.transact(() => this.#log.push(toCarry));
+		this.messages = readLiveLog(this.#log);
+		writeJson(roomGenerationKey(this.user.id, this.roomId), this.#generation);
+		for (const name of move.oldDatabases) {
+			if (name !== roomDatabaseName(this.user.id, this.roomId, this.#generation)) void forgetRoomDatabase(this.user.id, name);
+		}
 	}
 
 	#publishTyping(): void {
@@ -292,9 +415,31 @@ export class RoomConnection {
 		}
 		// Acknowledgements may have come before the messages they cover (relay before IndexedDB).
 		if (ownAdded && this.durable.size > 0) this.#persistDurable();
-		this.messages = this.#log.toArray().filter((m): m is ChatMessage => isChatMessage(m, Number.MAX_SAFE_INTEGER));
+		// Moving to a new epoch: the old log stays on screen until the new document is synced.
+		if (this.#move) return;
+		const next = readLiveLog(this.#log);
+		if (event.changes.deleted.size > 0) {
+			const compacted = compactedPrefix(this.messages, next, (m) => this.#isUnconfirmedOwn(m), (m) => this.#isOwnPending(m));
+			if (compacted.messages.length > 0) this.onCompacted?.(compacted);
+		}
+		this.messages = next;
 		this.#scheduleDeliveredMark();
 	};
+
+	/**
+	 * A message this tab wrote that the relay has not confirmed: the only kind whose removal can
+	 * undo a refused update (refused updates reach no other document) rather than compact it.
+	 */
+	#isUnconfirmedOwn(message: ChatMessage): boolean {
+		if (message.author !== this.user.id) return false;
+		const item = this.#itemIds.get(message.id);
+		return item !== undefined && this.#localClients.has(item.client) && !isDurable(item, this.durable);
+	}
+
+	/** The viewer's message no `durable` frame has covered yet, whichever session wrote it. */
+	#isOwnPending(message: ChatMessage): boolean {
+		return isOwnPending(message, this.user.id, this.#itemIds, this.durable);
+	}
 
 	#onReadsChange = (): void => {
 		this.reads = stringEntries(this.#readsMap);

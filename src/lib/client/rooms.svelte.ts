@@ -2,10 +2,12 @@
  * The signed-in user's room list, shared by the sidebar and the room view. Polls the API and
  * takes live hints from an open room, so the list never waits for the next poll to look right.
  * The last list is kept on the device (per account) and shown at once, so the app opens with its
- * rooms when the network is slow or gone.
+ * rooms when the network is slow or gone. A group that leaves the list because it was deleted
+ * (the API answers `room_deleted`) leaves the device too (room-removal.ts).
  */
-import { listRooms, ApiError } from './api';
+import { getRoom, isRoomDeleted, listRooms, ApiError } from './api';
 import { readJson, roomsKey, writeJson } from './device-store';
+import { forgetDeletedRoom } from './room-removal';
 import type { Room, RoomPreview, User } from '$lib/shared/api-types';
 import type { ChatMessage } from '$lib/shared/schema';
 
@@ -109,13 +111,30 @@ export class RoomsStore {
 
 	async #load(): Promise<void> {
 		try {
-			this.#set(await listRooms());
+			const previous = this.rooms;
+			const fresh = await listRooms();
+			this.#set(fresh);
 			this.loaded = true;
 			this.offline = false;
+			const listed = new Set(fresh.map((r) => r.id));
+			for (const room of previous) if (room.kind === 'group' && !listed.has(room.id)) void this.#checkGone(room.id);
 		} catch (error) {
 			if (error instanceof ApiError && error.status === 401) this.onSignedOut?.();
 			else if (error instanceof ApiError && error.isNetwork) this.offline = true;
 			else console.error('Could not load rooms', error);
+		}
+	}
+
+	/**
+	 * A group that left the list: if it was deleted (this device was away when it happened and
+	 * never heard the relay's 4404), its copy on the device goes too. A group the viewer was
+	 * removed from or left keeps its copy.
+	 */
+	async #checkGone(roomId: string): Promise<void> {
+		try {
+			await getRoom(roomId);
+		} catch (error) {
+			if (isRoomDeleted(error)) await forgetDeletedRoom(this.user.id, roomId);
 		}
 	}
 }

@@ -6,6 +6,7 @@
 import { ApiError, logout } from './api';
 import { forgetAccountData } from './device-store';
 import { clearDrafts } from './drafts';
+import { HistoryCache } from './history-cache';
 import { closeAllRoomConnections } from './room-connection.svelte';
 
 type AccountMessage = { type: 'signed-out' };
@@ -32,6 +33,7 @@ export async function signOut(userId: string): Promise<void> {
 		channel.close();
 	}
 	closeAllRoomConnections();
+	HistoryCache.closeAll();
 	clearDrafts();
 	await forgetAccountData(userId);
 }
@@ -43,6 +45,7 @@ export function watchSignOutElsewhere(userId: string, onSignedOut: () => void): 
 	channel.onmessage = (event: MessageEvent<unknown>) => {
 		if ((event.data as AccountMessage | null)?.type !== 'signed-out') return;
 		closeAllRoomConnections();
+		HistoryCache.closeAll();
 		clearDrafts();
 		onSignedOut();
 	};

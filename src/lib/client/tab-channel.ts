@@ -23,8 +23,9 @@ function isTabMessage(value: unknown): value is TabMessage {
 	return (m.type === 'hello' && m.stateVector instanceof Uint8Array) || (m.type === 'update' && m.update instanceof Uint8Array);
 }
 
-export function tabChannelName(userId: string, roomId: string): string {
-	return `tunnel:${userId}:room:${roomId}`;
+/** Scoped to the document's generation too: tabs on different epochs of a room must not mix. */
+export function tabChannelName(userId: string, roomId: string, generation = ''): string {
+	return generation ? `tunnel:${userId}:room:${roomId}~${generation}` : `tunnel:${userId}:room:${roomId}`;
 }
 
 export class TabChannel {
@@ -34,10 +35,10 @@ export class TabChannel {
 	readonly #applyOrigin: unknown;
 	#closed = false;
 
-	constructor(userId: string, roomId: string, doc: Y.Doc, applyOrigin: unknown) {
+	constructor(userId: string, roomId: string, doc: Y.Doc, applyOrigin: unknown, generation = '') {
 		this.#doc = doc;
 		this.#applyOrigin = applyOrigin;
-		this.#channel = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel(tabChannelName(userId, roomId));
+		this.#channel = typeof BroadcastChannel === 'undefined' ? null : new BroadcastChannel(tabChannelName(userId, roomId, generation));
 		if (!this.#channel) return;
 		this.#channel.onmessage = (event: MessageEvent<unknown>) => this.#receive(event.data);
 		doc.on('update', this.#onDocUpdate);
