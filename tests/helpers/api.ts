@@ -1,5 +1,5 @@
 /** A tiny cookie-keeping HTTP client for the API, one per simulated user. */
-import type { Room, SyncDescriptor, User } from '../../src/lib/shared/api-types';
+import type { MessagesPage, Room, SyncDescriptor, User } from '../../src/lib/shared/api-types';
 
 export interface ApiAnswer<T = any> {
 	status: number;
@@ -82,5 +82,19 @@ export class ApiClient {
 		const answer = await this.request<SyncDescriptor>('GET', `/api/rooms/${roomId}/sync`);
 		if (answer.status !== 200) throw new Error(`sync descriptor failed: ${answer.status}`);
 		return answer.body;
+	}
+
+	/** Every message id of the room in the history API's order, oldest first (pages of 100). */
+	async allMessageIds(roomId: string): Promise<string[]> {
+		const ids: string[] = [];
+		let before: string | null = null;
+		for (;;) {
+			const query: URLSearchParams = new URLSearchParams({ limit: '100', ...(before ? { before } : {}) });
+			const answer: ApiAnswer<MessagesPage> = await this.request<MessagesPage>('GET', `/api/rooms/${roomId}/messages?${query}`);
+			if (answer.status !== 200) throw new Error(`history page failed: ${answer.status} ${JSON.stringify(answer.body)}`);
+			ids.unshift(...answer.body.messages.map((m) => m.id));
+			before = answer.body.nextBefore;
+			if (before === null) return ids;
+		}
 	}
 }

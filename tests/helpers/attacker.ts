@@ -21,6 +21,8 @@ export class RawClient {
 	readonly #markerClient = 1 + Math.floor(Math.random() * 2 ** 30);
 	#markersSent = 0;
 	#markerSeen = 0;
+	/** settled() calls waiting for a marker: resolved when it comes back or the socket closes. */
+	#markerWaiters: Array<{ marker: number; resolve(): void }> = [];
 	closeReason = '';
 	readonly opened: Promise<void>;
 	readonly closed: Promise<number>;
@@ -42,6 +44,7 @@ export class RawClient {
 			this.ws.once('close', (code, reason) => {
 				this.closeCode = code;
 				this.closeReason = reason.toString();
+				for (const waiter of this.#markerWaiters.splice(0)) waiter.resolve();
 				resolve(code);
 			})
 		);
@@ -60,6 +63,9 @@ export class RawClient {
 				decoding.readVarString(update);
 				if (client === this.#markerClient) this.#markerSeen = Math.max(this.#markerSeen, clock);
 			}
+			const answered = this.#markerWaiters.filter((w) => w.marker <= this.#markerSeen);
+			this.#markerWaiters = this.#markerWaiters.filter((w) => w.marker > this.#markerSeen);
+			for (const waiter of answered) waiter.resolve();
 		} else if (type === MessageType.rejected) {
 			this.rejections.push({ code: decoding.readVarString(decoder), detail: decoding.readVarString(decoder) });
 		} else if (type === MessageType.sync) {
@@ -109,10 +115,14 @@ export class RawClient {
 		encoding.writeVarUint(encoder, marker);
 		encoding.writeVarString(encoder, JSON.stringify({ settle: marker }));
 		this.sendAwareness(encoding.toUint8Array(encoder));
-		const deadline = Date.now() + timeoutMs;
-		while (this.closeCode === null && this.#markerSeen < marker) {
-			if (Date.now() > deadline) throw new Error('the relay did not answer');
-			await new Promise((resolve) => setTimeout(resolve, 2));
+		let timer: NodeJS.Timeout | undefined;
+		try {
+			await new Promise<void>((resolve, reject) => {
+				this.#markerWaiters.push({ marker, resolve });
+				timer = setTimeout(() => reject(new Error('the relay did not answer')), timeoutMs);
+			});
+		} finally {
+			clearTimeout(timer);
 		}
 	}
 

@@ -1,4 +1,5 @@
 /** Debian's Chromium through Playwright (Playwright cannot download its own browsers here). */
+import { expect } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -35,8 +36,11 @@ export async function logInThroughForm(page: Page, username: string, password = 
 	await page.waitForURL((url) => url.pathname === '/');
 }
 
-/** Waits until the app's service worker controls the page (installed, precached, activated). */
-export async function waitForServiceWorker(page: Page, timeoutMs = 20_000): Promise<void> {
+/**
+ * Waits until the app's service worker controls the page (installed, precached, activated): a
+ * deadline, generous because precaching competes with the rest of a parallel test run.
+ */
+export async function waitForServiceWorker(page: Page, timeoutMs = 60_000): Promise<void> {
 	await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: timeoutMs });
 }
 
@@ -45,6 +49,33 @@ export async function sendMessage(page: Page, text: string): Promise<void> {
 	const composer = page.getByRole('textbox', { name: 'Message' });
 	await composer.fill(text);
 	await composer.press('Enter');
+}
+
+/** The ids of the messages the room's log renders, in order. */
+export function renderedIds(page: Page): Promise<string[]> {
+	return page
+		.getByRole('log')
+		.locator('[data-message-id]')
+		.evaluateAll((elements) => elements.map((e) => e.getAttribute('data-message-id') ?? ''));
+}
+
+/**
+ * Asserts `ids` is one contiguous stretch of `order` (the history API's, oldest first), each
+ * once. On failure it lists where the stretch breaks, as "row: position -> position" in `order`.
+ */
+export function expectStretchOf(order: readonly string[], ids: readonly string[], where: string): void {
+	expect(new Set(ids).size, `${where}: each message once`).toBe(ids.length);
+	const { first, breaks } = stretchBreaks(order, ids);
+	expect(breaks, `${where}: ${ids.length} shown from position ${first} of ${order.length}`).toEqual([]);
+	if (ids.length > 0) expect(first, `${where}: the first shown message is in the room`).toBeGreaterThanOrEqual(0);
+}
+
+/** Where `ids` leaves `order`: "row: position -> position" per break, and the first one's position (-1: not in it). */
+export function stretchBreaks(order: readonly string[], ids: readonly string[]): { first: number; breaks: string[] } {
+	const positions = new Map(order.map((id, i) => [id, i]));
+	const at = ids.map((id) => positions.get(id) ?? -1);
+	const breaks = at.flatMap((p, row) => (row > 0 && p !== at[row - 1] + 1 ? [`${row}: ${at[row - 1]} -> ${p}`] : []));
+	return { first: at[0] ?? -1, breaks };
 }
 
 /** The room's messages as the page shows them, in order: id, text and (own messages) status. */

@@ -6,7 +6,13 @@ import { WebsocketProvider } from 'y-websocket';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { ulid } from 'ulid';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { MemoryBus } from '../../src/lib/server/bus/memory-bus';
+import { DynamoHistoryStore } from '../../src/lib/server/history/dynamo-history';
+import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../src/lib/server/history/embedded-dynamo';
+import type { HistoryStore } from '../../src/lib/server/history/history-store';
 import type { Bus } from '../../src/lib/server/bus/bus';
 import type { Database } from '../../src/lib/server/db/database';
 import { migrate } from '../../src/lib/server/db/migrate';
@@ -30,6 +36,46 @@ export async function openTestDatabase(): Promise<Database> {
 	return db;
 }
 
+/** An embedded DynamoDB for one test file: stop() and start() again simulate an outage. */
+export class TestDynamo {
+	readonly history: DynamoHistoryStore;
+	readonly #dir: string;
+	readonly #port: number;
+	#server: EmbeddedDynamo | null;
+
+	private constructor(dir: string, server: EmbeddedDynamo) {
+		this.#dir = dir;
+		this.#server = server;
+		this.#port = Number(new URL(server.endpoint).port);
+		// Fail fast while stopped: the relay's own backoff is what is under test, not the SDK's.
+		this.history = new DynamoHistoryStore({ endpoint: server.endpoint, region: 'us-east-1', table: 'history_test', maxAttempts: 1 });
+	}
+
+	static async start(): Promise<TestDynamo> {
+		const dir = await mkdtemp(path.join(tmpdir(), 'relay-dynamo-'));
+		const dynamo = new TestDynamo(dir, await startEmbeddedDynamo(dir));
+		await dynamo.history.ensureTable();
+		return dynamo;
+	}
+
+	/** Stops the server; requests fail until start(). */
+	async stop(): Promise<void> {
+		const server = this.#server;
+		this.#server = null;
+		await server?.close();
+	}
+
+	async start(): Promise<void> {
+		this.#server ??= await startEmbeddedDynamo(this.#dir, this.#port);
+	}
+
+	async close(): Promise<void> {
+		await this.history.close();
+		await this.stop();
+		await rm(this.#dir, { recursive: true, force: true });
+	}
+}
+
 export interface TestAccount {
 	id: string;
 	name: string;
@@ -41,47 +87,51 @@ export class RelayHarness {
 	readonly db: Database;
 	readonly bus: Bus;
 	readonly tokens: RelayTokenSigner;
+	readonly dynamo: TestDynamo;
 	relay: Relay;
 	url = '';
 	readonly #providers: WebsocketProvider[] = [];
 
-	private constructor(db: Database, bus: Bus, tokens: RelayTokenSigner, relay: Relay, options: RelayOptions) {
+	private constructor(db: Database, bus: Bus, tokens: RelayTokenSigner, dynamo: TestDynamo, options: RelayOptions) {
 		this.#options = options;
 		this.db = db;
 		this.bus = bus;
 		this.tokens = tokens;
-		this.relay = relay;
+		this.dynamo = dynamo;
+		this.relay = this.#newRelay();
 	}
 
 	readonly #options: RelayOptions;
 
+	get history(): HistoryStore {
+		return this.dynamo.history;
+	}
+
 	static async start(options: RelayOptions = {}): Promise<RelayHarness> {
 		const database = await openTestDatabase();
 		const tokens = await RelayTokenSigner.load(database);
-		const bus = new MemoryBus();
-		const harness = new RelayHarness(database, bus, tokens, RelayHarness.#newRelay(database, bus, tokens, options), options);
+		const harness = new RelayHarness(database, new MemoryBus(), tokens, await TestDynamo.start(), options);
 		harness.url = `ws://127.0.0.1:${await harness.relay.listen(0, '127.0.0.1')}`;
 		return harness;
 	}
 
-	static #newRelay(db: Database, bus: Bus, tokens: RelayTokenSigner, options: RelayOptions): Relay {
-		return new Relay(
-			{
-			db,
-			bus,
+	#newRelay(): Relay {
+		const deps = {
+			db: this.db,
+			bus: this.bus,
+			history: this.dynamo.history,
 			presence: new MemoryPresence(),
-			tokens,
+			tokens: this.tokens,
 			allowedOrigins: [TEST_ORIGIN],
-			log: createLogger('silent')
-			},
-			options
-		);
+			log: createLogger(process.env.TEST_RELAY_LOG === 'info' ? 'info' : 'silent')
+		};
+		return new Relay(deps, this.#options);
 	}
 
 	/** Closes the relay and starts a fresh one on the same database (a restart). */
 	async restart(): Promise<void> {
 		await this.relay.close();
-		this.relay = RelayHarness.#newRelay(this.db, this.bus, this.tokens, this.#options);
+		this.relay = this.#newRelay();
 		this.url = `ws://127.0.0.1:${await this.relay.listen(0, '127.0.0.1')}`;
 	}
 
@@ -109,6 +159,7 @@ export class RelayHarness {
 		await this.relay.close();
 		await this.bus.close();
 		await this.db.close();
+		await this.dynamo.close();
 	}
 }
 

@@ -5,7 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Room, RoomMember } from '../../src/lib/shared/api-types';
+import WebSocket from 'ws';
+import { CloseCode } from '../../src/lib/shared/relay-wire';
 import { ApiClient, uniqueName, type ApiAnswer } from '../helpers/api';
+import { ulid } from 'ulid';
+import * as Y from 'yjs';
+import { connectStockProvider, upgradeStatus } from '../helpers/relay';
+import { waitFor } from '../helpers/wait';
 import { startServer, type TestServer } from '../helpers/server';
 
 const PASSWORD = 'correct horse battery';
@@ -476,6 +482,42 @@ describe('DELETE /api/rooms/:id/members/:userId', () => {
 	});
 });
 
+describe('DELETE /api/rooms/:id', () => {
+	it('lets an admin delete a group (204): it is gone for every member at once and their sockets close with 4404', async () => {
+		const admin = await signedIn();
+		const member = await signedIn();
+		const group = await admin.createGroup('Doomed', [member.user!.username]);
+		const descriptor = await member.descriptor(group.id);
+		const socket = new WebSocket(`${descriptor.serverUrl}/${descriptor.room}?token=${descriptor.params.token}`);
+		await new Promise((resolve, reject) => {
+			socket.once('open', resolve);
+			socket.once('error', reject);
+		});
+		const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+		expect((await admin.request('DELETE', `/api/rooms/${group.id}`)).status).toBe(204);
+		expect(await closed).toBe(CloseCode.roomDeleted);
+		for (const c of [admin, member]) {
+			// 404 like any room one is not in, with a code that tells devices to drop their copy.
+			expectError(await c.request('GET', `/api/rooms/${group.id}`), 404, 'room_deleted');
+			expectError(await c.request('GET', `/api/rooms/${group.id}/messages`), 404, 'room_deleted');
+			expectError(await c.request('GET', `/api/rooms/${group.id}/sync`), 404, 'room_deleted');
+			expect(((await c.request('GET', '/api/rooms')).body.rooms as Room[]).map((r) => r.id)).not.toContain(group.id);
+		}
+		expect((await upgradeStatus(`${descriptor.serverUrl}/${descriptor.room}?token=${descriptor.params.token}`)).status).toBe(404);
+	});
+
+	it('answers 403 not_admin to a member, 403 direct_room for a direct chat, 404 to a non-member', async () => {
+		const admin = await signedIn();
+		const member = await signedIn();
+		const group = await admin.createGroup('Kept', [member.user!.username]);
+		expectError(await member.request('DELETE', `/api/rooms/${group.id}`), 403, 'not_admin');
+		expectError(await (await signedIn()).request('DELETE', `/api/rooms/${group.id}`), 404, 'room_not_found');
+		const direct = await admin.openDirect(member.user!.username);
+		expectError(await admin.request('DELETE', `/api/rooms/${direct.id}`), 403, 'direct_room');
+		expect((await member.request('GET', `/api/rooms/${group.id}`)).status).toBe(200);
+	});
+});
+
 describe('GET /api/rooms/:id/sync', () => {
 	it('answers 200 {serverUrl, room, params} with the relay URL, the room id and a token', async () => {
 		const a = await signedIn();
@@ -512,6 +554,37 @@ describe('GET /api/rooms/:id/messages', () => {
 		const group = await a.createGroup('Quiet', []);
 		for (const limit of ['0', '101', 'abc', '-1', '2.5']) {
 			expectError(await a.request('GET', `/api/rooms/${group.id}/messages?limit=${limit}`), 400, 'invalid_limit');
+		}
+	});
+
+	it('pages by cursor, and by beforeId for a message of the live document', async () => {
+		const a = await signedIn();
+		const group = await a.createGroup('Paged', []);
+		const descriptor = await a.descriptor(group.id);
+		const doc = new Y.Doc();
+		const texts = Array.from({ length: 7 }, (_, i) => `page ${i}`);
+		doc.getArray('messages').push(texts.map((text, i) => ({ id: ulid(), author: a.user!.id, ts: Date.now() - 1000 + i, kind: 'text', text })));
+		const provider = connectStockProvider(descriptor.serverUrl, descriptor.room, descriptor.params);
+		Y.applyUpdate(provider.doc, Y.encodeStateAsUpdate(doc));
+		try {
+			await waitFor(async () => (await a.request('GET', `/api/rooms/${group.id}/messages`)).body.messages.length === 7, 10_000, 'stored');
+			const newest = await a.request('GET', `/api/rooms/${group.id}/messages?limit=3`);
+			expect(newest.body.messages.map((m: { text: string }) => m.text)).toEqual(texts.slice(4));
+			const older = await a.request('GET', `/api/rooms/${group.id}/messages?limit=3&before=${newest.body.nextBefore}`);
+			expect(older.body.messages.map((m: { text: string }) => m.text)).toEqual(texts.slice(1, 4));
+			const first = await a.request('GET', `/api/rooms/${group.id}/messages?limit=3&before=${older.body.nextBefore}`);
+			expect(first.body).toMatchObject({ nextBefore: null });
+			expect(first.body.messages.map((m: { text: string }) => m.text)).toEqual(texts.slice(0, 1));
+			const byId = await a.request('GET', `/api/rooms/${group.id}/messages?limit=2&beforeId=${newest.body.messages[0].id}`);
+			expect(byId.body.messages.map((m: { text: string }) => m.text)).toEqual(texts.slice(2, 4));
+			expectError(await a.request('GET', `/api/rooms/${group.id}/messages?beforeId=nope`), 400, 'invalid_cursor');
+			// Someone added today reads what was said before they joined.
+			const late = await signedIn();
+			expect((await a.request('POST', `/api/rooms/${group.id}/members`, { username: late.user!.username })).status).toBe(201);
+			const seen = await late.request('GET', `/api/rooms/${group.id}/messages?limit=100`);
+			expect(seen.body.messages.map((m: { text: string }) => m.text)).toEqual(texts);
+		} finally {
+			provider.provider.destroy();
 		}
 	});
 

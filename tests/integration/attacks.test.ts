@@ -40,7 +40,7 @@ beforeEach(async () => {
 	bobDoc.getArray('messages').push([original]);
 	bobDoc.getMap('reads').set(bob.id, original.id);
 	bobAwareness.setLocalState({ user: { id: bob.id, name: 'bob' }, typing: false });
-	await waitFor(async () => (await pageMessages(h.db, roomId, null, 10)).messages.length === 1, 5000, 'bob stored');
+	await waitFor(async () => (await pageMessages(h.db, h.history, roomId, null, 10)).messages.length === 1, 5000, 'bob stored');
 });
 
 function roomJson(doc: Y.Doc) {
@@ -55,7 +55,7 @@ function roomJson(doc: Y.Doc) {
 async function snapshot() {
 	const stored = new Y.Doc();
 	Y.applyUpdate(stored, (await new DocStore(h.db).load(roomId)).state);
-	return { bob: roomJson(bobDoc), stored: roomJson(stored), history: await pageMessages(h.db, roomId, null, 100) };
+	return { bob: roomJson(bobDoc), stored: roomJson(stored), history: await pageMessages(h.db, h.history, roomId, null, 100) };
 }
 
 async function attacker(): Promise<RawClient> {

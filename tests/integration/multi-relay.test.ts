@@ -18,7 +18,7 @@ import { createGroupRoom, removeMember } from '../../src/lib/server/rooms';
 import { createLogger } from '../../sync-server/log';
 import { CloseCode } from '../../sync-server/protocol';
 import { Relay } from '../../sync-server/relay';
-import { chatMessage, connectStockProvider, createTestAccount, openTestDatabase, type StockClient, type TestAccount } from '../helpers/relay';
+import { chatMessage, connectStockProvider, createTestAccount, openTestDatabase, type StockClient, type TestAccount, TestDynamo } from '../helpers/relay';
 import { waitFor } from '../helpers/wait';
 
 let db: Database;
@@ -28,20 +28,24 @@ const relays: Relay[] = [];
 const urls: string[] = [];
 const providers: WebsocketProvider[] = [];
 
+let dynamo: TestDynamo;
+
 beforeAll(async () => {
+	dynamo = await TestDynamo.start();
 	db = await openTestDatabase();
 	tokens = await RelayTokenSigner.load(db);
 	const hub = createMemoryBusHub();
 	for (let i = 0; i < 2; i++) {
 		const bus = process.env.REDIS_URL ? new RedisBus({ url: process.env.REDIS_URL }) : new MemoryBus(hub);
 		buses.push(bus);
-		const relay = new Relay({ db, bus, presence: new MemoryPresence(), tokens, allowedOrigins: [], log: createLogger('silent') });
+		const relay = new Relay({ db, bus, history: dynamo.history, presence: new MemoryPresence(), tokens, allowedOrigins: [], log: createLogger('silent') });
 		relays.push(relay);
 		urls.push(`ws://127.0.0.1:${await relay.listen(0, '127.0.0.1')}`);
 	}
 });
 
 afterAll(async () => {
+	await dynamo?.close();
 	for (const p of providers) p.destroy();
 	for (const relay of relays) await relay.close();
 	for (const bus of buses) await bus.close();
@@ -80,7 +84,7 @@ describe(`two relays linked by ${process.env.REDIS_URL ? 'Redis' : 'the in-proce
 		const stored = await db.query<{ n: number }>('select count(*)::int as n from room_updates where room_id = $1', [roomId]);
 		// One row per accepted client update: neither instance stored the other's update again.
 		expect(stored[0].n).toBe(2);
-		expect((await pageMessages(db, roomId, null, 10)).messages.map((m) => m.text)).toEqual(texts(a.doc));
+		expect((await pageMessages(db, dynamo.history, roomId, null, 10)).messages.map((m) => m.text)).toEqual(texts(a.doc));
 	});
 
 	it('closes a removed member\'s sockets on every instance within a second', async () => {

@@ -53,7 +53,7 @@ describe('relay sync', () => {
 		const { alice, bob, roomId } = await twoMembers();
 		const a = h.provider(alice, roomId);
 		a.doc.getArray('messages').push([chatMessage(alice.id, 'kept 1'), chatMessage(alice.id, 'kept 2')]);
-		await waitFor(async () => (await pageMessages(h.db, roomId, null, 10)).messages.length === 2, 5000, 'stored');
+		await waitFor(async () => (await pageMessages(h.db, h.history, roomId, null, 10)).messages.length === 2, 5000, 'stored');
 		a.provider.destroy();
 		await h.restart();
 		const b = h.provider(bob, roomId);
@@ -75,7 +75,7 @@ describe('relay sync', () => {
 		a.provider.destroy();
 		b.provider.destroy();
 		await h.restart(); // close() flushes; then nothing but the store remains
-		const stored = (await pageMessages(h.db, roomId, null, 100)).messages.map((m) => m.text);
+		const stored = (await pageMessages(h.db, h.history, roomId, null, 100)).messages.map((m) => m.text);
 		expect(stored.sort()).toEqual(texts(a.doc).sort());
 	});
 
@@ -128,7 +128,7 @@ describe('relay sync', () => {
 		ws.send(encoding.toUint8Array(encoder));
 		await waitFor(() => durable.some((sv) => (sv.get(doc.clientID) ?? 0) >= 1), 5000, 'durable ack');
 		// By the time the ack arrived, the message is in PostgreSQL.
-		expect((await pageMessages(h.db, roomId, null, 10)).messages.map((m) => m.text)).toEqual(['ack me']);
+		expect((await pageMessages(h.db, h.history, roomId, null, 10)).messages.map((m) => m.text)).toEqual(['ack me']);
 		ws.close();
 	});
 });
@@ -203,7 +203,7 @@ describe('relay refusals', () => {
 		const c = h.provider(alice, roomId);
 		await waitFor(() => c.provider.synced, 5000, 'fresh client synced');
 		expect(texts(c.doc)).toEqual([]);
-		expect((await pageMessages(h.db, roomId, null, 10)).messages).toEqual([]);
+		expect((await pageMessages(h.db, h.history, roomId, null, 10)).messages).toEqual([]);
 		expect(texts(b.doc)).toEqual([]);
 		a.provider.destroy();
 	});

@@ -14,7 +14,7 @@ import { createLogger } from '../../sync-server/log';
 import { Relay } from '../../sync-server/relay';
 import type { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
-import { chatMessage, connectStockProvider, createTestAccount, openTestDatabase, type StockClient, type TestAccount } from '../helpers/relay';
+import { chatMessage, connectStockProvider, createTestAccount, openTestDatabase, type StockClient, type TestAccount, TestDynamo } from '../helpers/relay';
 import { holdsFor, waitFor } from '../helpers/wait';
 
 let real: Database;
@@ -25,20 +25,24 @@ let tokens: RelayTokenSigner;
 const bus = new MemoryBus();
 const providers: WebsocketProvider[] = [];
 
+let dynamo: TestDynamo;
+
 beforeAll(async () => {
+	dynamo = await TestDynamo.start();
 	real = await openTestDatabase();
 	tokens = await RelayTokenSigner.load(real);
 	const flaky: Database = {
 		kind: real.kind,
-		query: (sql, params) => real.query(sql, params),
+		query: (sql, params) => (down ? Promise.reject(new Error('connection refused (simulated outage)')) : real.query(sql, params)),
 		transaction: (work) => (down ? Promise.reject(new Error('connection refused (simulated outage)')) : real.transaction(work)),
 		close: () => real.close()
 	};
-	relay = new Relay({ db: flaky, bus, presence: new MemoryPresence(), tokens, allowedOrigins: [], log: createLogger('silent') });
+	relay = new Relay({ db: flaky, bus, history: dynamo.history, presence: new MemoryPresence(), tokens, allowedOrigins: [], log: createLogger('silent') });
 	url = `ws://127.0.0.1:${await relay.listen(0, '127.0.0.1')}`;
 });
 
 afterAll(async () => {
+	await dynamo?.close();
 	for (const p of providers) p.destroy();
 	await relay.close();
 	await bus.close();
@@ -70,11 +74,11 @@ describe('a PostgreSQL outage', () => {
 		for (let i = 0; i < 5; i++) a.doc.getArray('messages').push([chatMessage(alice.id, `during outage ${i}`)]);
 		// Not forwarded while they cannot be stored.
 		await holdsFor(() => texts(b.doc).length === 0, 600, 'bob sees nothing unstored');
-		expect((await pageMessages(real, roomId, null, 10)).messages).toEqual([]);
+		expect((await pageMessages(real, dynamo.history, roomId, null, 10)).messages).toEqual([]);
 
 		down = false;
 		await waitFor(() => texts(b.doc).length === 5, 15_000, 'delivered after the outage');
 		expect(texts(b.doc)).toEqual(texts(a.doc));
-		expect((await pageMessages(real, roomId, null, 10)).messages.map((m) => m.text)).toEqual(texts(a.doc));
+		expect((await pageMessages(real, dynamo.history, roomId, null, 10)).messages.map((m) => m.text)).toEqual(texts(a.doc));
 	});
 });

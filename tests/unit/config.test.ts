@@ -14,7 +14,9 @@ describe('configuration', () => {
 			redisUrl: null,
 			publicRelayUrl: 'ws://127.0.0.1:3001',
 			origin: 'http://127.0.0.1:3000',
-			liveMessagesMax: 1000
+			liveMessagesMax: 1000,
+			rolloverAfter: 2000,
+			roomIdleUnloadMs: 30000
 		});
 		expect(config.allowedOrigins).toEqual(['http://127.0.0.1:3000', 'http://localhost:3000']);
 	});
@@ -26,6 +28,8 @@ describe('configuration', () => {
 		expect(() => readConfig({ DATABASE_URL: 'mysql://x' })).toThrow(/^DATABASE_URL:/);
 		expect(() => readConfig({ REDIS_URL: 'not a url' })).toThrow(/^REDIS_URL:/);
 		expect(() => readConfig({ LIVE_MESSAGES_MAX: '0' })).toThrow(/^LIVE_MESSAGES_MAX:/);
+		expect(() => readConfig({ EPOCH_ROLLOVER_AFTER: '-5' })).toThrow(/^EPOCH_ROLLOVER_AFTER:/);
+		expect(() => readConfig({ ROOM_IDLE_UNLOAD_MS: 'soon' })).toThrow(/^ROOM_IDLE_UNLOAD_MS:/);
 		expect(() => readConfig({ LOG_LEVEL: 'loud' })).toThrow(/^LOG_LEVEL:/);
 	});
 

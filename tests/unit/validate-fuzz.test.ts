@@ -53,7 +53,7 @@ describe('validation admits only what Yjs integrates cleanly', () => {
 		for (let i = 0; i < CASES; i++) {
 			const room = new Y.Doc();
 			if (random() < 0.6) Y.applyUpdate(room, baseState);
-			const index: RoomIndex = { messageAuthors: new Map(), clientOwners: new Map(), isAdmin: () => false };
+			const index: RoomIndex = { messageAuthors: new Map(), sealedIds: new Set(), clientOwners: new Map(), isAdmin: () => false };
 			for (const m of room.getArray<{ id: string; author: string }>('messages')) index.messageAuthors.set(m.id, m.author);
 			const update = mutate(updates[Math.floor(random() * updates.length)], random);
 			if (validateUpdate(room, index, AUTHOR, update, Date.now(), emptyAdmitted()) !== null) continue;

@@ -15,7 +15,7 @@ function message(author: string, text = 'hi', overrides: Record<string, unknown>
 function setup() {
 	const server = new Y.Doc();
 	const admins = new Set<string>();
-	const index: RoomIndex = { messageAuthors: new Map(), clientOwners: new Map(), isAdmin: (id) => admins.has(id) };
+	const index: RoomIndex = { messageAuthors: new Map(), sealedIds: new Set(), clientOwners: new Map(), isAdmin: (id) => admins.has(id) };
 	const client = (): Y.Doc => {
 		const doc = new Y.Doc();
 		Y.applyUpdate(doc, Y.encodeStateAsUpdate(server));
