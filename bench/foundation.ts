@@ -1,10 +1,16 @@
 /**
- * Foundation benchmarks: cold start, browser → browser message latency, idle relay memory and,
- * with --install, the time of a clean `npm ci`.
+ * Foundation benchmarks: cold start, browser → browser message latency and, with --memory, idle
+ * relay memory and with --install, the time of a clean `npm ci`.
  *
  * Usage:
- *   npx tsx bench/foundation.ts            # cold start, latency, memory
- *   npx tsx bench/foundation.ts --install  # the same, plus `npm ci` in a copy of the repo
+ *   npx tsx bench/foundation.ts            # cold start, latency
+ *   npx tsx bench/foundation.ts --memory   # also idle RSS and RSS per connection (slow: RSS settling)
+ *   npx tsx bench/foundation.ts --install  # also `npm ci` in a copy of the repo
+ *
+ * The memory probe is off by default (and so not part of `npm run bench`): scenario 4 of
+ * bench/peers.ts measures memory per connection properly (5,000 connections, forced GC before each
+ * sample) and reports the server's RSS, while this probe's 100 connections need minutes of RSS
+ * settling for a rougher figure.
  *
  * Prints a table and writes bench/results/foundation-<ISO date>.json. Everything runs on
  * 127.0.0.1 with embedded services (PGlite, dynalite) in fresh temporary DATA_DIRs.
@@ -21,6 +27,7 @@ import { measureMemory } from './lib/memory';
 import { median, percentile, round } from './lib/stats';
 
 const withInstall = process.argv.includes('--install');
+const withMemory = process.argv.includes('--memory');
 const RSS_NOTE = 'RSS covers the whole server process: web app + relay + embedded PGlite + dynalite share one process.';
 
 const IDLE_NOTE = 'V8 frees large startup buffers (PGlite) late and at no fixed time, so "idle" may be before or after that drop.';
@@ -51,12 +58,15 @@ async function main(): Promise<void> {
 		loadAvg: [round(os.loadavg()[0], 2)]
 	};
 
-	progress('cold start: 5 fresh DATA_DIRs, then 5 restarts');
-	const cold = await measureColdStart(5);
+	progress('cold start: 3 fresh DATA_DIRs, then 3 restarts');
+	const cold = await measureColdStart(3);
 	progress('latency: 5 warm-up + 100 messages between two Chromium contexts');
 	const latency = await measureLatency(100, 5);
-	progress('memory: idle RSS, then 100 y-websocket connections over 10 rooms');
-	const memory = await measureMemory();
+	let memory: Awaited<ReturnType<typeof measureMemory>> | undefined;
+	if (withMemory) {
+		progress('memory: idle RSS, then 100 y-websocket connections over 10 rooms');
+		memory = await measureMemory();
+	}
 	let install: InstallResult | undefined;
 	if (withInstall) {
 		progress('install: npm ci in a copy of the tracked files');
@@ -93,7 +103,7 @@ async function main(): Promise<void> {
 	]);
 	const rss = (r: { mib: number; settled: boolean; waitedMs: number }): string =>
 		`${r.mib} MiB${r.settled ? '' : ' (NOT settled)'} (after ${(r.waitedMs / 1000).toFixed(0)} s)`;
-	printTable('3. Relay memory (VmRSS of the server process)', [
+	if (memory) printTable('3. Relay memory (VmRSS of the server process)', [
 		['idle, fresh server', rss(memory.idle)],
 		['after setup, no sockets', rss(memory.beforeConnections)],
 		[`${memory.connections} connections / ${memory.rooms} rooms`, rss(memory.withConnections)],
@@ -133,7 +143,7 @@ async function main(): Promise<void> {
 			socketCloses: latency.socketCloses,
 			samplesMs: s
 		},
-		memory: { ...memory, notes: [RSS_NOTE, IDLE_NOTE] },
+		memory: memory ? { ...memory, notes: [RSS_NOTE, IDLE_NOTE] } : 'not measured (--memory): see bench/peers.ts scenario 4',
 		install: install ?? null
 	};
 	const file = path.join(ROOT, 'bench', 'results', `foundation-${date.toISOString().replace(/:/g, '-').replace(/\.\d+Z$/, 'Z')}.json`);

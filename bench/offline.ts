@@ -3,7 +3,7 @@
  *
  * 1. Time to show a cached room offline: with the network cut, reload a room of 50 messages and
  *    measure from navigation start to the newest message painted (the service worker serves the
- *    shell, the app boots from localStorage and IndexedDB). Median of 20 reloads; the same room
+ *    shell, the app boots from localStorage and IndexedDB). Median of 12 reloads; the same room
  *    reloaded online is measured for comparison.
  * 2. Outbox drain: 100 messages written offline, then the network comes back; from
  *    `setOffline(false)` to the 100th message `sent` (acknowledged durable by the relay). 5 runs.
@@ -11,7 +11,6 @@
  * Usage: npx tsx bench/offline.ts — prints a table and writes bench/results/offline-<date>.json.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
@@ -20,9 +19,11 @@ import { connectionState, launchChromium, logInThroughForm, sendMessage, shownMe
 import { ROOT, startServer } from '../tests/helpers/server';
 import { waitFor } from '../tests/helpers/wait';
 import { median, percentile, round } from './lib/stats';
+import { newestPaintScript, waitForNewestPaint } from './lib/paint';
+import { writeBenchResult } from './lib/results';
 
 const ROOM_MESSAGES = 50;
-const RELOADS = 20;
+const RELOADS = 12;
 const OUTBOX_MESSAGES = 100;
 const DRAIN_RUNS = 5;
 const WAIT_MS = 60_000;
@@ -31,34 +32,11 @@ function progress(message: string): void {
 	process.stderr.write(`[bench] ${message}\n`);
 }
 
-/**
- * Injected before any page script: notes `performance.now()` (ms since navigation start) just
- * after the frame that first shows the message `newestId`. A string, not a function: tsx's
- * esbuild adds `__name()` helpers to functions, which do not exist in the page.
- */
-function newestPaintScript(newestId: string): string {
-	return `(() => {
-		const target = '[data-message-id="' + ${JSON.stringify(newestId)} + '"]';
-		const observer = new MutationObserver(() => {
-			if (!document.querySelector(target)) return;
-			observer.disconnect();
-			// rAF runs before the frame is painted; a task queued from it runs after that paint.
-			requestAnimationFrame(() => {
-				const channel = new MessageChannel();
-				channel.port1.onmessage = () => { window.benchPaintedAt = performance.now(); };
-				channel.port2.postMessage(null);
-			});
-		});
-		observer.observe(document, { subtree: true, childList: true });
-	})();`;
-}
-
 async function timeReloads(page: Page, count: number): Promise<number[]> {
 	const times: number[] = [];
 	for (let i = 0; i < count; i += 1) {
 		await page.reload();
-		await page.waitForFunction(() => typeof (window as unknown as { benchPaintedAt?: number }).benchPaintedAt === 'number', null, { timeout: WAIT_MS });
-		times.push(await page.evaluate(() => (window as unknown as { benchPaintedAt: number }).benchPaintedAt));
+		times.push(await waitForNewestPaint(page, WAIT_MS));
 	}
 	return times;
 }
@@ -144,10 +122,7 @@ async function main(): Promise<void> {
 		console.log(`  cached room shown offline   median ${summary.cachedRoomOffline.medianMs} ms, p90 ${summary.cachedRoomOffline.p90Ms} ms (${RELOADS} reloads, navigation start → newest of ${ROOM_MESSAGES} messages painted)`);
 		console.log(`  same room reloaded online   median ${summary.sameRoomOnline.medianMs} ms, p90 ${summary.sameRoomOnline.p90Ms} ms`);
 		console.log(`  outbox drain (${OUTBOX_MESSAGES} messages)   median ${summary.outboxDrain.medianMs} ms (setOffline(false) → 100th sent; reconnect ${summary.outboxDrain.medianReconnectMs} ms), runs: ${summary.outboxDrain.samplesMs.join(', ')} ms`);
-		const dir = path.join(ROOT, 'bench', 'results');
-		await mkdir(dir, { recursive: true });
-		const file = path.join(dir, `offline-${summary.date.replace(/[:.]/g, '-')}.json`);
-		await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`);
+		const file = await writeBenchResult('offline', summary.date, summary);
 		progress(`wrote ${path.relative(ROOT, file)}`);
 	} finally {
 		await browser.close();

@@ -9,7 +9,7 @@
  * 2. End to end: the same relay (PGlite in memory, durable writes on) with validation on, then
  *    off (RelayOptions.unsafeSkipValidation), 20 rooms × 2 raw clients sending messages; process
  *    CPU time per accepted update (relay, clients and PGlite share the process), median of 3
- *    alternating runs each.
+ *    alternating runs each, after one uncounted warm-up run.
  * Loopback only; everything ends by itself. Results go to bench/results/validation-<date>.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -38,7 +38,7 @@ function isolated(roomSize: number): { validateUs: number; applyUs: number } {
 		writers[w].getArray('messages').push([message(authors[w], `message number ${i} with some ordinary text`)]);
 		Y.applyUpdate(room, Y.encodeStateAsUpdate(writers[w], before));
 	}
-	const index: RoomIndex = { messageAuthors: new Map(), clientOwners: new Map(), isAdmin: () => false };
+	const index: RoomIndex = { messageAuthors: new Map(), sealedIds: new Set(), clientOwners: new Map(), isAdmin: () => false };
 	for (const m of room.getArray<{ id: string; author: string }>('messages')) index.messageAuthors.set(m.id, m.author);
 	const sender = new Y.Doc();
 	Y.applyUpdate(sender, Y.encodeStateAsUpdate(room));
@@ -109,8 +109,10 @@ async function endToEnd(skipValidation: boolean): Promise<{ cpuUsPerUpdate: numb
 	}
 }
 
+const t0 = performance.now();
+const progress = (message: string): boolean => process.stderr.write(`[validation ${((performance.now() - t0) / 1000).toFixed(0).padStart(3)} s] ${message}\n`);
 const results = {
-	date: new Date().toISOString(),
+	date: (progress('isolated: rooms of 100 and 1,000 messages, twice'), new Date().toISOString()),
 	machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version },
 	// The first pass warms the JIT up; the figures come from the second.
 	isolated: (isolated(100), isolated(1000), { room100: isolated(100), room1000: isolated(1000) }),
@@ -121,9 +123,15 @@ const results = {
 async function alternate(n: number) {
 	const off: Array<{ cpuUsPerUpdate: number; wallMs: number }> = [];
 	const on: Array<{ cpuUsPerUpdate: number; wallMs: number }> = [];
+	// The process's first end-to-end run pays for JIT warm-up (and took ~1.5× the CPU of the later
+	// ones): not counted, so the first "off" run does not carry it.
+	progress('end to end: one warm-up run (not counted)');
+	await endToEnd(false);
+	progress(`end to end: ${n} × (validation off, on)`);
 	for (let i = 0; i < n; i++) {
 		off.push(await endToEnd(true));
 		on.push(await endToEnd(false));
+		progress(`pair ${i + 1}: off ${off[i].cpuUsPerUpdate.toFixed(0)} µs (${(off[i].wallMs / 1000).toFixed(1)} s), on ${on[i].cpuUsPerUpdate.toFixed(0)} µs (${(on[i].wallMs / 1000).toFixed(1)} s)`);
 	}
 	const median = (list: typeof off) => [...list].sort((a, b) => a.cpuUsPerUpdate - b.cpuUsPerUpdate)[Math.floor(list.length / 2)];
 	return { validationOff: median(off), validationOn: median(on), runs: { off, on } };

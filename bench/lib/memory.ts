@@ -13,8 +13,9 @@ import { round, sleep, waitHealthy } from './stats';
 const ROOMS = 10;
 const USERS = 10; // every user joins every room: USERS × ROOMS connections
 const RSS_POLL_MS = 1_000;
-const RSS_STABLE_WINDOW_MS = 40_000;
-const RSS_SETTLE_TIMEOUT_MS = 180_000;
+/** `npm run bench` shortens these (BENCH_RSS_*): scenario 4 of bench/peers.ts measures connection memory with forced GCs. */
+const RSS_STABLE_WINDOW_MS = Number(process.env.BENCH_RSS_STABLE_WINDOW_MS ?? 40_000);
+const RSS_SETTLE_TIMEOUT_MS = Number(process.env.BENCH_RSS_SETTLE_TIMEOUT_MS ?? 180_000);
 const SYNC_TIMEOUT_MS = 30_000;
 
 export interface RssReading {
