@@ -171,6 +171,8 @@ export class Room {
 	readonly #owner: string;
 	/** Whether this copy took the lease (then it hands it back when it is destroyed). */
 	#leased = false;
+	/** Another copy held the lease: try again once it would have lapsed, in case that copy is gone. */
+	#compactRetry: NodeJS.Timeout | null = null;
 
 	private constructor(id: string, deps: RoomDeps) {
 		this.id = id;
@@ -594,7 +596,16 @@ export class Room {
 		while (!this.#destroyed && !this.#retiring) {
 			try {
 				const lease = await store.acquireLease(this.id, owner, COMPACTION_LEASE_MS);
-				if (!lease) return; // another instance compacts this room
+				if (!lease) {
+					// Another copy compacts this room. It is woken by the updates this copy publishes;
+					// should it vanish without handing the lease back, this copy takes over.
+					this.#compactRetry ??= setTimeout(() => {
+						this.#compactRetry = null;
+						this.#maybeCompact();
+					}, COMPACTION_LEASE_MS);
+					this.#compactRetry.unref();
+					return;
+				}
 				this.#leased = true;
 				if (this.#destroyed || this.#retiring) return;
 				if (messages.length > liveMessagesMax) {
@@ -874,6 +885,9 @@ export class Room {
 			Y.applyUpdate(this.doc, data, 'bus' satisfies ChangeOrigin);
 			advanceClocks(this.#durable, clocks);
 			this.#sendDurable();
+			// The lease holder seals what other instances committed too, or it would wait for a
+			// write of its own: a room whose other copies take every write would never compact.
+			this.#maybeCompact();
 		} else if (kind === BusKind.awareness) {
 			awarenessProtocol.applyAwarenessUpdate(this.awareness, data, 'bus' satisfies ChangeOrigin);
 		}
@@ -892,6 +906,8 @@ export class Room {
 		if (this.#destroyed) return;
 		this.#destroyed = true;
 		this.#retiring = true;
+		if (this.#compactRetry) clearTimeout(this.#compactRetry);
+		this.#compactRetry = null;
 		for (const loading of this.#closedDocs.values()) void loading.then((closed) => closed.doc.destroy(), () => undefined);
 		this.#closedDocs.clear();
 		this.awareness.off('update', this.#onAwarenessUpdate);
