@@ -50,6 +50,14 @@ export const RELAY_CLOSE_TIMEOUT_MS = 10_000;
 
 /** How long a relay instance holds a room's compaction lease without renewing it. */
 export const COMPACTION_LEASE_MS = 60_000;
+/**
+ * The share of its lease a compaction gives its DynamoDB writes; past it they are abandoned, and
+ * the rest of the lease is time for a request the service already took to be applied before
+ * another instance may take the lease and write the same keys.
+ */
+export const COMPACTION_WRITE_SHARE = 2 / 3;
+/** Entries written per lease renewal while sealing (a backlog is written in several). */
+export const COMPACTION_WRITE_CHUNK = 1000;
 /** Messages one compaction step seals at most. */
 export const COMPACTION_BATCH_MAX = 5000;
 /** Backoff while DynamoDB or PostgreSQL is unreachable during compaction. */

@@ -20,6 +20,7 @@ import { DocStore } from './doc-store';
 import type { Logger } from './log';
 import {
 	CloseCode,
+	COMPACTION_LEASE_MS,
 	DEFAULT_RELAY_LIMITS,
 	defaultRolloverLimits,
 	type RolloverLimits,
@@ -51,6 +52,8 @@ export interface RelayOptions {
 	rollover?: RolloverLimits;
 	/** No other relay instance shares the stores (the app without REDIS_URL); default false. */
 	soleInstance?: boolean;
+	/** How long a room's compaction lease lasts unless renewed (default COMPACTION_LEASE_MS). */
+	compactionLeaseMs?: number;
 	limits?: Partial<RelayLimits>;
 	/**
 	 * Benchmarks only: admit client updates without the shape and schema checks, to measure what
@@ -69,6 +72,7 @@ export class Relay {
 	readonly #liveMessagesMax: number;
 	readonly #rollover: RolloverLimits;
 	readonly #soleInstance: boolean;
+	readonly #compactionLeaseMs: number;
 	readonly #limits: RelayLimits;
 	readonly #skipValidation: boolean;
 	readonly #onFrameHandled: ((durationMs: number) => void) | null;
@@ -94,6 +98,7 @@ export class Relay {
 		this.#liveMessagesMax = options.liveMessagesMax ?? DEFAULT_LIVE_MESSAGES_MAX;
 		this.#rollover = options.rollover ?? defaultRolloverLimits(this.#liveMessagesMax);
 		this.#soleInstance = options.soleInstance ?? false;
+		this.#compactionLeaseMs = options.compactionLeaseMs ?? COMPACTION_LEASE_MS;
 		this.#limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
 		this.#skipValidation = options.unsafeSkipValidation === true;
 		this.#onFrameHandled = options.onFrameHandled ?? null;
@@ -207,6 +212,7 @@ export class Relay {
 					owner: this.#deps.bus.instanceId,
 					liveMessagesMax: this.#liveMessagesMax,
 					rollover: this.#rollover,
+					compactionLeaseMs: this.#compactionLeaseMs,
 					soleInstance: this.#soleInstance,
 					onIdle: (room) => this.#scheduleUnload(room),
 					onCorrupt: (room, moved) =>

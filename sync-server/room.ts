@@ -24,7 +24,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import type { Bus } from '../src/lib/server/bus/bus';
 import { publishControl } from '../src/lib/server/bus/control';
-import type { HistoryStore } from '../src/lib/server/history/history-store';
+import type { HistoryEntry, HistoryStore } from '../src/lib/server/history/history-store';
 import type { RoomPreview } from '../src/lib/shared/api-types';
 import { DELETIONS_KEY, EDITS_KEY, MESSAGES_KEY, PER_USER_KEYS, READS_KEY, type ChatMessage } from '../src/lib/shared/schema';
 import type { Connection } from './connection';
@@ -34,7 +34,8 @@ import { epochSeed, leadingIds, removedMessageCount, sealedEntries } from './liv
 import {
 	CloseCode,
 	COMPACTION_BATCH_MAX,
-	COMPACTION_LEASE_MS,
+	COMPACTION_WRITE_CHUNK,
+	COMPACTION_WRITE_SHARE,
 	COMPACTION_RETRY_MAX_MS,
 	COMPACTION_RETRY_MIN_MS,
 	compactionKeep,
@@ -115,6 +116,8 @@ export interface RoomDeps {
 	liveMessagesMax: number;
 	/** Removed entries after which the document rolls over to a new epoch. */
 	rollover: RolloverLimits;
+	/** How long a compaction lease lasts unless renewed (COMPACTION_LEASE_MS). */
+	compactionLeaseMs: number;
 	/**
 	 * No other relay writes to these rooms (no bus between instances): a compaction's plan then
 	 * needs no check against the stored document, which costs a read of the whole live document.
@@ -595,14 +598,15 @@ export class Room {
 		let retryMs = COMPACTION_RETRY_MIN_MS;
 		while (!this.#destroyed && !this.#retiring) {
 			try {
-				const lease = await store.acquireLease(this.id, owner, COMPACTION_LEASE_MS);
+				const leaseFrom = Date.now();
+				const lease = await store.acquireLease(this.id, owner, this.#deps.compactionLeaseMs);
 				if (!lease) {
 					// Another copy compacts this room. It is woken by the updates this copy publishes;
 					// should it vanish without handing the lease back, this copy takes over.
 					this.#compactRetry ??= setTimeout(() => {
 						this.#compactRetry = null;
 						this.#maybeCompact();
-					}, COMPACTION_LEASE_MS);
+					}, this.#deps.compactionLeaseMs);
 					this.#compactRetry.unref();
 					return;
 				}
@@ -613,7 +617,7 @@ export class Room {
 					const count = Math.min(messages.length - compactionKeep(liveMessagesMax), COMPACTION_BATCH_MAX);
 					const from = lease.historyCount;
 					const entries = sealedEntries(this.doc, count, from);
-					await history.putEntries(this.id, entries);
+					if (!(await this.#writeSealed(entries, lease.fence, leaseFrom))) continue;
 					if (this.#destroyed || this.#retiring) return;
 					const ids = leadingIds(this.doc, count);
 					// An offline client's message can land among the oldest while the write was under
@@ -661,6 +665,28 @@ export class Room {
 	}
 
 	/**
+	 * Writes a compaction step's entries to DynamoDB, each chunk well inside the lease: a write
+	 * still in flight when the lease lapses could land after the next holder's writes to the same
+	 * keys, so it is abandoned first. The lease is renewed before every chunk after the first.
+	 * False: the lease changed hands meanwhile (the step is planned again).
+	 */
+	async #writeSealed(entries: HistoryEntry[], fence: number, leaseFrom: number): Promise<boolean> {
+		const { store, history, compactionLeaseMs } = this.#deps;
+		for (let at = 0; at < entries.length; at += COMPACTION_WRITE_CHUNK) {
+			if (at > 0) {
+				leaseFrom = Date.now();
+				const renewed = await store.acquireLease(this.id, this.#owner, compactionLeaseMs);
+				if (renewed?.fence !== fence) return false;
+			}
+			if (this.#destroyed || this.#retiring) return false;
+			const budget = leaseFrom + compactionLeaseMs * COMPACTION_WRITE_SHARE - Date.now();
+			const chunk = entries.slice(at, at + COMPACTION_WRITE_CHUNK);
+			await history.putEntries(this.id, chunk, { signal: AbortSignal.timeout(Math.max(0, Math.floor(budget))) });
+		}
+		return true;
+	}
+
+	/**
 	 * Before an idle room leaves memory: a worn document rolls over now, when no socket has to
 	 * move. Errors are logged; the room unloads either way.
 	 */
@@ -669,7 +695,7 @@ export class Room {
 		if (this.#retiring || this.#destroyed || this.connections.size > 0) return;
 		if (removedMessageCount(this.doc) < this.#deps.rollover.idle) return;
 		try {
-			const lease = await this.#deps.store.acquireLease(this.id, this.#owner, COMPACTION_LEASE_MS);
+			const lease = await this.#deps.store.acquireLease(this.id, this.#owner, this.#deps.compactionLeaseMs);
 			this.#leased = lease !== null;
 			if (lease) await this.#rollover(lease.fence);
 		} catch (error) {

@@ -158,5 +158,13 @@ export function describeHistoryConformance(name: string, openStore: () => Promis
 			await expect(store.putEntries(roomId, [bad])).rejects.toThrow(/bad_text/);
 			expect((await store.pageBefore(roomId, null, PAGE_LIMIT)).entries).toEqual([]);
 		});
+
+		it('sends nothing once the signal has aborted', async () => {
+			const roomId = room('abandoned');
+			const signal = AbortSignal.abort(new Error('lease running out'));
+
+			await expect(store.putEntries(roomId, makeEntries(30), { signal })).rejects.toThrow(/lease running out/);
+			expect((await store.pageBefore(roomId, null, PAGE_LIMIT)).entries).toEqual([]);
+		});
 	});
 }

@@ -139,6 +139,51 @@ describe('compaction', () => {
 	});
 });
 
+describe('the compaction lease', () => {
+	it('abandons a DynamoDB write that would outlast the lease, then seals the step again', { timeout: TEST_TIMEOUT_MS }, async () => {
+		const leaseMs = 6_000;
+		const short = await RelayHarness.start({ liveMessagesMax: LIVE_MAX, limits: LIMITS, compactionLeaseMs: leaseMs });
+		let a: ChatClient | null = null;
+		try {
+			const alice = await short.account();
+			const roomId = await short.room([alice]);
+			// The first write never gets an answer, as from a DynamoDB that stopped responding.
+			const real = short.history;
+			const original = real.putEntries.bind(real);
+			let abandoned: { leaseHeld: boolean } | null = null;
+			(real as { putEntries: HistoryStore['putEntries'] }).putEntries = (room, entries, options) => {
+				if (abandoned !== null || room !== roomId) return original(room, entries, options);
+				return new Promise((_, reject) => {
+					const signal = options?.signal;
+					signal?.addEventListener('abort', () => {
+						void short.db
+							.query<{ held: boolean }>('select compactor_until > now() as held from rooms where id = $1', [roomId])
+							.then(([row]) => {
+								abandoned = { leaseHeld: row.held };
+								reject(signal.reason);
+							});
+					});
+				});
+			};
+			const client = new ChatClient(alice.id, () => `${short.url}/${roomId}?token=${short.token(alice, roomId)}`);
+			a = client;
+			client.online();
+			await waitFor(() => client.connected, 30_000, 'connected');
+			const texts = Array.from({ length: LIVE_MAX + 5 }, (_, i) => `lease ${i}`);
+			for (const text of texts) client.send(text);
+			await waitFor(() => abandoned !== null, 30_000, 'the hung write abandoned');
+			// Abandoned while this relay still held the lease: no other holder could have written yet.
+			expect(abandoned).toEqual({ leaseHeld: true });
+			await waitFor(async () => Number((await short.db.query<{ n: string }>('select history_count as n from rooms where id = $1', [roomId]))[0].n) > 0, 30_000, 'sealed on a later try');
+			const pages = await pageMessages(short.db, short.history, roomId, null, 100);
+			expect(pages.messages.map((m) => m.text)).toEqual(texts);
+		} finally {
+			a?.destroy();
+			await short.close();
+		}
+	});
+});
+
 describe('epochs', () => {
 	it('rolls a worn document over, and carries messages written offline against the old epoch exactly once', { timeout: TEST_TIMEOUT_MS }, async () => {
 		const { roomId, a, b } = await twoOnline();

@@ -109,7 +109,7 @@ export class DynamoHistoryStore implements HistoryStore {
 		await this.waitUntilActive();
 	}
 
-	async putEntries(roomId: string, entries: HistoryEntry[]): Promise<void> {
+	async putEntries(roomId: string, entries: HistoryEntry[], options: { signal?: AbortSignal } = {}): Promise<void> {
 		this.assertOpen();
 		// BatchWriteItem rejects a request naming one key twice; the last entry for a key wins.
 		const byKey = new Map<string, Record<string, unknown>>();
@@ -123,7 +123,7 @@ export class DynamoHistoryStore implements HistoryStore {
 			byKey.set(entry.key, item);
 		}
 		const requests: WriteRequest[] = [...byKey.values()].map((Item) => ({ PutRequest: { Item } }));
-		await this.batchWrite(requests);
+		await this.batchWrite(requests, options.signal);
 	}
 
 	async pageBefore(roomId: string, beforeKey: string | null, limit: number): Promise<HistoryPage> {
@@ -234,12 +234,14 @@ export class DynamoHistoryStore implements HistoryStore {
 	}
 
 	/** Writes in chunks of 25, retrying what DynamoDB left unprocessed (throttling) with backoff. */
-	private async batchWrite(requests: WriteRequest[]): Promise<void> {
+	private async batchWrite(requests: WriteRequest[], signal?: AbortSignal): Promise<void> {
 		for (let offset = 0; offset < requests.length; offset += BATCH_WRITE_MAX_ITEMS) {
 			let pending = requests.slice(offset, offset + BATCH_WRITE_MAX_ITEMS);
 			for (let attempt = 1; ; attempt++) {
+				signal?.throwIfAborted();
 				const result = await this.documents.send(
-					new BatchWriteCommand({ RequestItems: { [this.table]: pending } })
+					new BatchWriteCommand({ RequestItems: { [this.table]: pending } }),
+					{ abortSignal: signal }
 				);
 				const unprocessed = result.UnprocessedItems?.[this.table] ?? [];
 				if (unprocessed.length === 0) break;

@@ -38,8 +38,11 @@ export interface HistoryPage {
 
 export interface HistoryStore {
 	readonly kind: 'dynamodb';
-	/** Stores entries idempotently; resolves once every entry is durably written. */
-	putEntries(roomId: string, entries: HistoryEntry[]): Promise<void>;
+	/**
+	 * Stores entries idempotently; resolves once every entry is durably written. Once `signal`
+	 * aborts, no further request is sent and the one in flight is abandoned (it rejects).
+	 */
+	putEntries(roomId: string, entries: HistoryEntry[], options?: { signal?: AbortSignal }): Promise<void>;
 	/** Up to `limit` entries with key < beforeKey (or the newest when null), oldest first. */
 	pageBefore(roomId: string, beforeKey: string | null, limit: number): Promise<HistoryPage>;
 	/** Deletes up to `limit` entries of the room; returns how many were deleted (0 when empty). */
