@@ -116,6 +116,22 @@ describe('offline in the browser', () => {
 		await page.getByText('Offline — showing what this device knows.').waitFor();
 	});
 
+	it('installs the offline app even when the first try fails', { timeout: TEST_TIMEOUT_MS }, async () => {
+		const context = await newContext();
+		// Fetching the worker's script fails (a dropped connection) until the room is open: the
+		// browser alone would not try again before the next navigation.
+		let refused = 0;
+		let failing = true;
+		await context.route('**/service-worker.js', (route) => (failing ? (refused++, route.abort('connectionreset')) : route.fallback()));
+		const page = await openRoomAs(ana.username, direct.id, context);
+		await waitFor(() => refused > 0, UI_TIMEOUT_MS, 'the install tried');
+		failing = false;
+		await waitForServiceWorker(page);
+		await context.setOffline(true);
+		expect((await page.reload())?.fromServiceWorker()).toBe(true);
+		await page.getByRole('log').waitFor();
+	});
+
 	it('sends messages written offline once each and in order, also after the tab was closed', { timeout: TEST_TIMEOUT_MS }, async () => {
 		const context = await newContext();
 		const anaPage = await openRoomAs(ana.username, direct.id, context);

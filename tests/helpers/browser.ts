@@ -41,7 +41,17 @@ export async function logInThroughForm(page: Page, username: string, password = 
  * deadline, generous because precaching competes with the rest of a parallel test run.
  */
 export async function waitForServiceWorker(page: Page, timeoutMs = 60_000): Promise<void> {
-	await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: timeoutMs });
+	try {
+		await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: timeoutMs });
+	} catch (error) {
+		const registration = await page
+			.evaluate(async () => {
+				const r = await navigator.serviceWorker.getRegistration();
+				return r ? { installing: r.installing?.state ?? null, waiting: r.waiting?.state ?? null, active: r.active?.state ?? null } : null;
+			})
+			.catch((reason: unknown) => `unreadable: ${String(reason)}`);
+		throw new Error(`${error instanceof Error ? error.message : String(error)} (registration: ${JSON.stringify(registration)})`);
+	}
 }
 
 /** Types a message into the room's composer and sends it with Enter. */

@@ -7,6 +7,15 @@
 
 /** Also look for a new version this often while the app stays open. */
 const UPDATE_CHECK_INTERVAL_MS = 30 * 60_000;
+/**
+ * A first install fails as a whole when one file fails to precache (the network dropped, the
+ * server was busy), and the browser would try again only at the next navigation: the page tries
+ * again itself after this long, doubling up to INSTALL_RETRY_MAX_MS.
+ */
+const INSTALL_RETRY_MIN_MS = 5_000;
+const INSTALL_RETRY_MAX_MS = 5 * 60_000;
+/** Where SvelteKit serves the worker (registered by its own start-up script, on `load`). */
+const SERVICE_WORKER_URL = '/service-worker.js';
 
 export const SKIP_WAITING_MESSAGE = 'skip-waiting';
 
@@ -17,6 +26,7 @@ export class AppUpdate {
 	#registration: ServiceWorkerRegistration | null = null;
 	#reloading = false;
 	#stopped = false;
+	readonly #stopTimers: (() => void)[] = [];
 
 	/** Starts watching; returns the stop function. */
 	start(): () => void {
@@ -31,6 +41,7 @@ export class AppUpdate {
 			// Offline this fails; the next interval (or the next navigation) tries again.
 			this.#registration?.update().catch((error: unknown) => console.warn('Checking for a new version failed', error));
 		}, UPDATE_CHECK_INTERVAL_MS);
+		this.#retryFailedInstall(container, INSTALL_RETRY_MIN_MS);
 		void container.ready.then((registration) => {
 			if (this.#stopped) return;
 			this.#registration = registration;
@@ -41,6 +52,7 @@ export class AppUpdate {
 		return () => {
 			this.#stopped = true;
 			clearInterval(timer);
+			for (const stop of this.#stopTimers.splice(0)) stop();
 			container.removeEventListener('controllerchange', onControllerChange);
 		};
 	}
@@ -53,6 +65,23 @@ export class AppUpdate {
 		waiting.postMessage({ type: SKIP_WAITING_MESSAGE });
 	}
 
+	/** Until a worker is active: registers again whenever the install under way fails. */
+	#retryFailedInstall(container: ServiceWorkerContainer, delayMs: number): void {
+		const timer = setTimeout(async () => {
+			if (this.#stopped) return;
+			try {
+				const registration = (await container.getRegistration()) ?? (await container.register(SERVICE_WORKER_URL, { type: import.meta.env.DEV ? 'module' : 'classic' }));
+				if (registration.active) return;
+				const pending = registration.installing ?? registration.waiting;
+				if (pending && (await settledState(pending)) !== 'redundant') return;
+			} catch (error) {
+				console.warn('Installing the offline app failed; trying again', error);
+			}
+			this.#retryFailedInstall(container, Math.min(delayMs * 2, INSTALL_RETRY_MAX_MS));
+		}, delayMs);
+		this.#stopTimers.push(() => clearTimeout(timer));
+	}
+
 	#track(worker: ServiceWorker | null): void {
 		if (!worker) return;
 		worker.addEventListener('statechange', () => {
@@ -60,4 +89,17 @@ export class AppUpdate {
 			if (worker.state === 'installed' && navigator.serviceWorker.controller && !this.#stopped) this.available = true;
 		});
 	}
+}
+
+/** Resolves with the worker's state once it is past installing: 'installed', 'activated', or 'redundant'. */
+function settledState(worker: ServiceWorker): Promise<ServiceWorkerState> {
+	return new Promise((resolve) => {
+		const check = (): void => {
+			if (worker.state === 'installing') return;
+			worker.removeEventListener('statechange', check);
+			resolve(worker.state);
+		};
+		worker.addEventListener('statechange', check);
+		check();
+	});
 }
