@@ -54,6 +54,8 @@ export interface RelayOptions {
 	soleInstance?: boolean;
 	/** How long a room's compaction lease lasts unless renewed (default COMPACTION_LEASE_MS). */
 	compactionLeaseMs?: number;
+	/** Entries a compaction writes to DynamoDB per lease renewal (default COMPACTION_WRITE_CHUNK). */
+	compactionWriteChunk?: number;
 	limits?: Partial<RelayLimits>;
 	/**
 	 * Benchmarks only: admit client updates without the shape and schema checks, to measure what
@@ -73,6 +75,7 @@ export class Relay {
 	readonly #rollover: RolloverLimits;
 	readonly #soleInstance: boolean;
 	readonly #compactionLeaseMs: number;
+	readonly #compactionWriteChunk: number | undefined;
 	readonly #limits: RelayLimits;
 	readonly #skipValidation: boolean;
 	readonly #onFrameHandled: ((durationMs: number) => void) | null;
@@ -99,6 +102,7 @@ export class Relay {
 		this.#rollover = options.rollover ?? defaultRolloverLimits(this.#liveMessagesMax);
 		this.#soleInstance = options.soleInstance ?? false;
 		this.#compactionLeaseMs = options.compactionLeaseMs ?? COMPACTION_LEASE_MS;
+		this.#compactionWriteChunk = options.compactionWriteChunk;
 		this.#limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
 		this.#skipValidation = options.unsafeSkipValidation === true;
 		this.#onFrameHandled = options.onFrameHandled ?? null;
@@ -213,6 +217,7 @@ export class Relay {
 					liveMessagesMax: this.#liveMessagesMax,
 					rollover: this.#rollover,
 					compactionLeaseMs: this.#compactionLeaseMs,
+					compactionWriteChunk: this.#compactionWriteChunk,
 					soleInstance: this.#soleInstance,
 					onIdle: (room) => this.#scheduleUnload(room),
 					onCorrupt: (room, moved) =>

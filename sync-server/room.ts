@@ -118,6 +118,8 @@ export interface RoomDeps {
 	rollover: RolloverLimits;
 	/** How long a compaction lease lasts unless renewed (COMPACTION_LEASE_MS). */
 	compactionLeaseMs: number;
+	/** Entries written to DynamoDB per lease renewal (default COMPACTION_WRITE_CHUNK). */
+	compactionWriteChunk?: number;
 	/**
 	 * No other relay writes to these rooms (no bus between instances): a compaction's plan then
 	 * needs no check against the stored document, which costs a read of the whole live document.
@@ -578,7 +580,9 @@ export class Room {
 
 	/** Starts compaction when the live document holds too much; at most one run at a time. */
 	#maybeCompact(): void {
-		if (this.#compaction || this.#retiring || this.#destroyed) return;
+		// Refused the lease: another copy compacts, and is woken by the same updates. Asking again
+		// on every update would only queue more statements on the room's row.
+		if (this.#compaction || this.#compactRetry || this.#retiring || this.#destroyed) return;
 		if (this.doc.getArray(MESSAGES_KEY).length <= this.#deps.liveMessagesMax) return;
 		this.#compaction = this.#compact().finally(() => {
 			this.#compaction = null;
@@ -603,6 +607,7 @@ export class Room {
 				if (!lease) {
 					// Another copy compacts this room. It is woken by the updates this copy publishes;
 					// should it vanish without handing the lease back, this copy takes over.
+					if (this.#destroyed || this.#retiring) return;
 					this.#compactRetry ??= setTimeout(() => {
 						this.#compactRetry = null;
 						this.#maybeCompact();
@@ -611,7 +616,12 @@ export class Room {
 					return;
 				}
 				this.#leased = true;
-				if (this.#destroyed || this.#retiring) return;
+				if (this.#destroyed) {
+					// destroy() ran while the lease was being taken: hand it back, as it would have.
+					await store.releaseLease(this.id, owner).catch(() => undefined);
+					return;
+				}
+				if (this.#retiring) return;
 				if (messages.length > liveMessagesMax) {
 					// A backlog (after an outage, or a burst) is sealed in steps, each committed on its own.
 					const count = Math.min(messages.length - compactionKeep(liveMessagesMax), COMPACTION_BATCH_MAX);
@@ -672,16 +682,19 @@ export class Room {
 	 */
 	async #writeSealed(entries: HistoryEntry[], fence: number, leaseFrom: number): Promise<boolean> {
 		const { store, history, compactionLeaseMs } = this.#deps;
-		for (let at = 0; at < entries.length; at += COMPACTION_WRITE_CHUNK) {
+		const writeChunk = this.#deps.compactionWriteChunk ?? COMPACTION_WRITE_CHUNK;
+		for (let at = 0; at < entries.length; at += writeChunk) {
 			if (at > 0) {
 				leaseFrom = Date.now();
 				const renewed = await store.acquireLease(this.id, this.#owner, compactionLeaseMs);
 				if (renewed?.fence !== fence) return false;
 			}
 			if (this.#destroyed || this.#retiring) return false;
-			const budget = leaseFrom + compactionLeaseMs * COMPACTION_WRITE_SHARE - Date.now();
-			const chunk = entries.slice(at, at + COMPACTION_WRITE_CHUNK);
-			await history.putEntries(this.id, chunk, { signal: AbortSignal.timeout(Math.max(0, Math.floor(budget))) });
+			const budget = Math.floor(leaseFrom + compactionLeaseMs * COMPACTION_WRITE_SHARE - Date.now());
+			// Taking or renewing the lease took the write's whole share: not a request sent late.
+			if (budget <= 0) throw new Error('the compaction lease ran short before the write could start');
+			const chunk = entries.slice(at, at + writeChunk);
+			await history.putEntries(this.id, chunk, { signal: AbortSignal.timeout(budget) });
 		}
 		return true;
 	}

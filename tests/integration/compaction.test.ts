@@ -141,8 +141,10 @@ describe('compaction', () => {
 
 describe('the compaction lease', () => {
 	it('abandons a DynamoDB write that would outlast the lease, then seals the step again', { timeout: TEST_TIMEOUT_MS }, async () => {
-		const leaseMs = 6_000;
-		const short = await RelayHarness.start({ liveMessagesMax: LIVE_MAX, limits: LIMITS, compactionLeaseMs: leaseMs });
+		// Long enough that the check below runs well inside the lease on a loaded machine.
+		const leaseMs = 15_000;
+		const writeChunk = 5;
+		const short = await RelayHarness.start({ liveMessagesMax: LIVE_MAX, limits: LIMITS, compactionLeaseMs: leaseMs, compactionWriteChunk: writeChunk });
 		let a: ChatClient | null = null;
 		try {
 			const alice = await short.account();
@@ -151,17 +153,19 @@ describe('the compaction lease', () => {
 			const real = short.history;
 			const original = real.putEntries.bind(real);
 			let abandoned: { leaseHeld: boolean } | null = null;
+			const chunks: number[] = [];
 			(real as { putEntries: HistoryStore['putEntries'] }).putEntries = (room, entries, options) => {
+				if (room === roomId) chunks.push(entries.length);
 				if (abandoned !== null || room !== roomId) return original(room, entries, options);
 				return new Promise((_, reject) => {
 					const signal = options?.signal;
 					signal?.addEventListener('abort', () => {
-						void short.db
+						short.db
 							.query<{ held: boolean }>('select compactor_until > now() as held from rooms where id = $1', [roomId])
 							.then(([row]) => {
 								abandoned = { leaseHeld: row.held };
 								reject(signal.reason);
-							});
+							}, reject);
 					});
 				});
 			};
@@ -177,6 +181,9 @@ describe('the compaction lease', () => {
 			await waitFor(async () => Number((await short.db.query<{ n: string }>('select history_count as n from rooms where id = $1', [roomId]))[0].n) > 0, 30_000, 'sealed on a later try');
 			const pages = await pageMessages(short.db, short.history, roomId, null, 100);
 			expect(pages.messages.map((m) => m.text)).toEqual(texts);
+			// The step was written in several chunks, none larger than the lease allows.
+			expect(chunks.length).toBeGreaterThan(2);
+			expect(Math.max(...chunks)).toBeLessThanOrEqual(writeChunk);
 		} finally {
 			a?.destroy();
 			await short.close();

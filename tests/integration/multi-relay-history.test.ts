@@ -151,6 +151,7 @@ it('compacts what reaches the lease holder only through the bus', { timeout: TES
 	for (let i = 0; i <= LIVE_MAX; i++) a.send(`ana ${i}`);
 	await waitFor(async () => (await sealed()) > 0, 30_000, 'first compaction');
 	const holder = await owner();
+	expect(holder?.startsWith(`${buses[0].instanceId}/`)).toBe(true);
 	// Every later message reaches relay A only through the bus; B cannot take the lease. Too few
 	// to roll over, so the same copy of the room on A holds the lease throughout.
 	for (let i = 0; i < 2 * LIVE_MAX; i++) b.send(`ben ${i}`);

@@ -26,7 +26,7 @@ export class AppUpdate {
 	#registration: ServiceWorkerRegistration | null = null;
 	#reloading = false;
 	#stopped = false;
-	readonly #stopTimers: (() => void)[] = [];
+	#installRetry: ReturnType<typeof setTimeout> | null = null;
 
 	/** Starts watching; returns the stop function. */
 	start(): () => void {
@@ -52,7 +52,7 @@ export class AppUpdate {
 		return () => {
 			this.#stopped = true;
 			clearInterval(timer);
-			for (const stop of this.#stopTimers.splice(0)) stop();
+			if (this.#installRetry) clearTimeout(this.#installRetry);
 			container.removeEventListener('controllerchange', onControllerChange);
 		};
 	}
@@ -67,19 +67,23 @@ export class AppUpdate {
 
 	/** Until a worker is active: registers again whenever the install under way fails. */
 	#retryFailedInstall(container: ServiceWorkerContainer, delayMs: number): void {
-		const timer = setTimeout(async () => {
+		this.#installRetry = setTimeout(async () => {
+			this.#installRetry = null;
 			if (this.#stopped) return;
 			try {
-				const registration = (await container.getRegistration()) ?? (await container.register(SERVICE_WORKER_URL, { type: import.meta.env.DEV ? 'module' : 'classic' }));
-				if (registration.active) return;
-				const pending = registration.installing ?? registration.waiting;
+				const current = await container.getRegistration();
+				if (current?.active) return;
+				const pending = current?.installing ?? current?.waiting;
 				if (pending && (await settledState(pending)) !== 'redundant') return;
+				// Nothing on its way (never registered, or its install failed): register again.
+				const registration = await container.register(SERVICE_WORKER_URL, { type: import.meta.env.DEV ? 'module' : 'classic' });
+				const next = registration.installing ?? registration.waiting ?? registration.active;
+				if (next && (await settledState(next)) !== 'redundant') return;
 			} catch (error) {
 				console.warn('Installing the offline app failed; trying again', error);
 			}
-			this.#retryFailedInstall(container, Math.min(delayMs * 2, INSTALL_RETRY_MAX_MS));
+			if (!this.#stopped) this.#retryFailedInstall(container, Math.min(delayMs * 2, INSTALL_RETRY_MAX_MS));
 		}, delayMs);
-		this.#stopTimers.push(() => clearTimeout(timer));
 	}
 
 	#track(worker: ServiceWorker | null): void {
