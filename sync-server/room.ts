@@ -176,7 +176,7 @@ export class Room {
 	readonly #owner: string;
 	/** Whether this copy took the lease (then it hands it back when it is destroyed). */
 	#leased = false;
-	/** Another copy held the lease: try again once it would have lapsed, in case that copy is gone. */
+	/** Another copy held the lease: try again later, in case that copy unloaded or vanished. */
 	#compactRetry: NodeJS.Timeout | null = null;
 
 	private constructor(id: string, deps: RoomDeps) {
@@ -606,12 +606,13 @@ export class Room {
 				const lease = await store.acquireLease(this.id, owner, this.#deps.compactionLeaseMs);
 				if (!lease) {
 					// Another copy compacts this room. It is woken by the updates this copy publishes;
-					// should it vanish without handing the lease back, this copy takes over.
+					// should it unload (handing the lease back) or vanish (the lease lapses), this
+					// copy takes over at its next try, a quarter of a lease from now.
 					if (this.#destroyed || this.#retiring) return;
 					this.#compactRetry ??= setTimeout(() => {
 						this.#compactRetry = null;
 						this.#maybeCompact();
-					}, this.#deps.compactionLeaseMs);
+					}, this.#deps.compactionLeaseMs / 4);
 					this.#compactRetry.unref();
 					return;
 				}
