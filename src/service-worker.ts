@@ -27,6 +27,11 @@ const SHELL_PATH = '/app-shell';
 const NAVIGATION_TIMEOUT_MS = 4_000;
 /** Posted by the page (src/lib/client/app-update.svelte.ts) to activate a waiting worker. */
 const SKIP_WAITING_MESSAGE = 'skip-waiting';
+/**
+ * Posted by a page this worker does not control yet: one whose navigation started before the
+ * first install finished activating, which the claim on activation does not reach.
+ */
+const CLAIM_MESSAGE = 'claim';
 
 const PRECACHED_PATHS = new Set([...build, ...files]);
 
@@ -50,7 +55,9 @@ sw.addEventListener('activate', (event) => {
 });
 
 sw.addEventListener('message', (event) => {
-	if ((event.data as { type?: unknown } | null)?.type === SKIP_WAITING_MESSAGE) void sw.skipWaiting();
+	const type = (event.data as { type?: unknown } | null)?.type;
+	if (type === SKIP_WAITING_MESSAGE) void sw.skipWaiting();
+	else if (type === CLAIM_MESSAGE) event.waitUntil(sw.clients.claim());
 });
 
 sw.addEventListener('fetch', (event) => {

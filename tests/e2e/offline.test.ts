@@ -132,6 +132,23 @@ describe('offline in the browser', () => {
 		await page.getByRole('log').waitFor();
 	});
 
+	it('takes control of a page that loaded while the worker was not in charge', { timeout: TEST_TIMEOUT_MS }, async () => {
+		const context = await newContext();
+		const page = await openRoomAs(ana.username, direct.id, context);
+		await waitForServiceWorker(page);
+		// A reload that bypasses the worker leaves the page uncontrolled, as does a navigation
+		// that began before the first install activated.
+		const cdp = await context.newCDPSession(page);
+		const loaded = page.waitForEvent('load');
+		await cdp.send('Page.reload', { ignoreCache: true });
+		await loaded;
+		await page.getByRole('log').waitFor();
+		await waitForServiceWorker(page);
+		await context.setOffline(true);
+		expect((await page.reload())?.fromServiceWorker()).toBe(true);
+		await page.getByRole('log').waitFor();
+	});
+
 	it('sends messages written offline once each and in order, also after the tab was closed', { timeout: TEST_TIMEOUT_MS }, async () => {
 		const context = await newContext();
 		const anaPage = await openRoomAs(ana.username, direct.id, context);

@@ -18,6 +18,8 @@ const INSTALL_RETRY_MAX_MS = 5 * 60_000;
 const SERVICE_WORKER_URL = '/service-worker.js';
 
 export const SKIP_WAITING_MESSAGE = 'skip-waiting';
+/** Asks the active worker to control this page (src/service-worker.ts). */
+export const CLAIM_MESSAGE = 'claim';
 
 export class AppUpdate {
 	/** True when a new version is installed and waiting. */
@@ -45,6 +47,9 @@ export class AppUpdate {
 		void container.ready.then((registration) => {
 			if (this.#stopped) return;
 			this.#registration = registration;
+			// A page whose navigation began before the first install activated stays uncontrolled
+			// (offline it would not reload) until the next navigation, unless the worker claims it.
+			if (!container.controller) registration.active?.postMessage({ type: CLAIM_MESSAGE });
 			if (registration.waiting && container.controller) this.available = true;
 			registration.addEventListener('updatefound', () => this.#track(registration.installing));
 			this.#track(registration.installing);
