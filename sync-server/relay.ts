@@ -21,6 +21,7 @@ import type { Logger } from './log';
 import {
 	CloseCode,
 	COMPACTION_LEASE_MS,
+	COMPACTION_WRITE_CHUNK,
 	DEFAULT_RELAY_LIMITS,
 	defaultRolloverLimits,
 	type RolloverLimits,
@@ -75,7 +76,7 @@ export class Relay {
 	readonly #rollover: RolloverLimits;
 	readonly #soleInstance: boolean;
 	readonly #compactionLeaseMs: number;
-	readonly #compactionWriteChunk: number | undefined;
+	readonly #compactionWriteChunk: number;
 	readonly #limits: RelayLimits;
 	readonly #skipValidation: boolean;
 	readonly #onFrameHandled: ((durationMs: number) => void) | null;
@@ -102,7 +103,7 @@ export class Relay {
 		this.#rollover = options.rollover ?? defaultRolloverLimits(this.#liveMessagesMax);
 		this.#soleInstance = options.soleInstance ?? false;
 		this.#compactionLeaseMs = options.compactionLeaseMs ?? COMPACTION_LEASE_MS;
-		this.#compactionWriteChunk = options.compactionWriteChunk;
+		this.#compactionWriteChunk = options.compactionWriteChunk ?? COMPACTION_WRITE_CHUNK;
 		this.#limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
 		this.#skipValidation = options.unsafeSkipValidation === true;
 		this.#onFrameHandled = options.onFrameHandled ?? null;

@@ -34,7 +34,6 @@ import { epochSeed, leadingIds, removedMessageCount, sealedEntries } from './liv
 import {
 	CloseCode,
 	COMPACTION_BATCH_MAX,
-	COMPACTION_WRITE_CHUNK,
 	COMPACTION_WRITE_SHARE,
 	COMPACTION_RETRY_MAX_MS,
 	COMPACTION_RETRY_MIN_MS,
@@ -118,8 +117,8 @@ export interface RoomDeps {
 	rollover: RolloverLimits;
 	/** How long a compaction lease lasts unless renewed (COMPACTION_LEASE_MS). */
 	compactionLeaseMs: number;
-	/** Entries written to DynamoDB per lease renewal (default COMPACTION_WRITE_CHUNK). */
-	compactionWriteChunk?: number;
+	/** Entries written to DynamoDB per lease renewal (COMPACTION_WRITE_CHUNK). */
+	compactionWriteChunk: number;
 	/**
 	 * No other relay writes to these rooms (no bus between instances): a compaction's plan then
 	 * needs no check against the stored document, which costs a read of the whole live document.
@@ -682,8 +681,7 @@ export class Room {
 	 * False: the lease changed hands meanwhile (the step is planned again).
 	 */
 	async #writeSealed(entries: HistoryEntry[], fence: number, leaseFrom: number): Promise<boolean> {
-		const { store, history, compactionLeaseMs } = this.#deps;
-		const writeChunk = this.#deps.compactionWriteChunk ?? COMPACTION_WRITE_CHUNK;
+		const { store, history, compactionLeaseMs, compactionWriteChunk: writeChunk } = this.#deps;
 		for (let at = 0; at < entries.length; at += writeChunk) {
 			if (at > 0) {
 				leaseFrom = Date.now();
