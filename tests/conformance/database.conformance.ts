@@ -386,6 +386,26 @@ export function describeDatabaseConformance(name: string, open: () => Promise<Da
 				expect(Array.from(new Uint8Array(rows[0].data))).toEqual(Array.from(bytes));
 				expect(Array.from(new Uint8Array(rows[1].data))).toEqual(Array.from(reversed));
 			});
+
+			it('stores exactly the bytes a view shows, empty and large values included', async () => {
+				const owner = await newUser('bv');
+				const roomId = await createGroupRoom(db, owner.id, 'Views', []);
+				// A view into a larger buffer (as a decoder's subarray is): only its own bytes are stored.
+				const backing = Uint8Array.from({ length: 64 }, (_, i) => 200 - i);
+				const view = backing.subarray(10, 26);
+				// A merged room state can be hundreds of KB.
+				const large = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256);
+				const values = [new Uint8Array(0), view, large];
+				for (const value of values) await db.query('insert into room_updates (room_id, data) values ($1, $2)', [roomId, value]);
+				const rows = await db.query<{ data: Uint8Array; size: number }>(
+					'select data, length(data) as size from room_updates where room_id = $1 order by seq',
+					[roomId]
+				);
+				expect(rows.map((r) => Number(r.size))).toEqual([0, 16, 300_000]);
+				rows.forEach((row, i) => expect(Buffer.compare(Buffer.from(new Uint8Array(row.data)), Buffer.from(values[i]))).toBe(0));
+				const [stored] = await db.query<{ hex: string }>("select encode(data, 'hex') as hex from room_updates where room_id = $1 and length(data) = 16", [roomId]);
+				expect(stored.hex).toBe(Buffer.from(view).toString('hex'));
+			});
 		});
 	});
 }
