@@ -6,10 +6,11 @@
  * 1. Per update, in isolation: validateUpdate() (shape pre-read + schema checks) on a typical
  *    one-message update, against rooms of 100 and 1,000 messages, beside Y.applyUpdate() of the
  *    same update — the work any Yjs relay does anyway.
- * 2. End to end: the same relay (PGlite in memory, durable writes on) with validation on, then
- *    off (RelayOptions.unsafeSkipValidation), 20 rooms × 2 raw clients sending messages; process
- *    CPU time per accepted update (relay, clients and PGlite share the process), median of 3
- *    alternating runs each, after one uncounted warm-up run.
+ * 2. End to end: two relays (PGlite in memory, durable writes on), one with validation on, one
+ *    with it off (RelayOptions.unsafeSkipValidation), each started once; every run gives 20 fresh
+ *    rooms × 2 raw clients sending messages. Process CPU time per accepted update (relay, clients
+ *    and PGlite share the process), median of 3 alternating runs each, after an uncounted
+ *    warm-up run on each relay.
  * Loopback only; everything ends by itself. Results go to bench/results/validation-<date>.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -65,13 +66,14 @@ function isolated(roomSize: number): { validateUs: number; applyUs: number } {
 	return { validateUs: (validateMs * 1000) / updates.length, applyUs: (applyMs * 1000) / updates.length };
 }
 
-async function endToEnd(skipValidation: boolean): Promise<{ cpuUsPerUpdate: number; wallMs: number }> {
-	const h = await RelayHarness.start({
-		unsafeSkipValidation: skipValidation,
-		limits: { updatesBurst: 1e9, updatesPerSecond: 1e9 }
-	});
+/** A relay with validation on or off, started once and given fresh rooms for every run. */
+function startRelay(skipValidation: boolean): Promise<RelayHarness> {
+	return RelayHarness.start({ unsafeSkipValidation: skipValidation, limits: { updatesBurst: 1e9, updatesPerSecond: 1e9 } });
+}
+
+async function endToEnd(h: RelayHarness): Promise<{ cpuUsPerUpdate: number; wallMs: number }> {
+	const pairs: Array<{ a: RawClient; b: RawClient; author: string }> = [];
 	try {
-		const pairs: Array<{ a: RawClient; b: RawClient; author: string }> = [];
 		for (let r = 0; r < ROOMS; r++) {
 			const alice = await h.account();
 			const bob = await h.account();
@@ -98,14 +100,13 @@ async function endToEnd(skipValidation: boolean): Promise<{ cpuUsPerUpdate: numb
 		}
 		const wallMs = performance.now() - start;
 		const used = process.cpuUsage(cpu);
+		// The clients run in this process too; their share is the same in both runs.
+		return { cpuUsPerUpdate: (used.user + used.system) / (ROOMS * MESSAGES_PER_CLIENT), wallMs };
+	} finally {
 		for (const { a, b } of pairs) {
 			a.close();
 			b.close();
 		}
-		// The clients run in this process too; their share is the same in both runs.
-		return { cpuUsPerUpdate: (used.user + used.system) / (ROOMS * MESSAGES_PER_CLIENT), wallMs };
-	} finally {
-		await h.close();
 	}
 }
 
@@ -123,15 +124,22 @@ const results = {
 async function alternate(n: number) {
 	const off: Array<{ cpuUsPerUpdate: number; wallMs: number }> = [];
 	const on: Array<{ cpuUsPerUpdate: number; wallMs: number }> = [];
-	// The process's first end-to-end run pays for JIT warm-up (and took ~1.5× the CPU of the later
-	// ones): not counted, so the first "off" run does not carry it.
-	progress('end to end: one warm-up run (not counted)');
-	await endToEnd(false);
-	progress(`end to end: ${n} × (validation off, on)`);
-	for (let i = 0; i < n; i++) {
-		off.push(await endToEnd(true));
-		on.push(await endToEnd(false));
-		progress(`pair ${i + 1}: off ${off[i].cpuUsPerUpdate.toFixed(0)} µs (${(off[i].wallMs / 1000).toFixed(1)} s), on ${on[i].cpuUsPerUpdate.toFixed(0)} µs (${(on[i].wallMs / 1000).toFixed(1)} s)`);
+	// The first end-to-end runs pay for JIT warm-up (the process's first took ~1.5× the CPU of the
+	// later ones): not counted, so the first "off" run does not carry it. One relay of each kind for every run: starting one (embedded PostgreSQL and DynamoDB) took
+	// longer than the run it served.
+	const relays = { off: await startRelay(true), on: await startRelay(false) };
+	try {
+		progress('end to end: one warm-up run on each relay (not counted)');
+		await endToEnd(relays.off);
+		await endToEnd(relays.on);
+		progress(`end to end: ${n} × (validation off, on)`);
+		for (let i = 0; i < n; i++) {
+			off.push(await endToEnd(relays.off));
+			on.push(await endToEnd(relays.on));
+			progress(`pair ${i + 1}: off ${off[i].cpuUsPerUpdate.toFixed(0)} µs (${(off[i].wallMs / 1000).toFixed(1)} s), on ${on[i].cpuUsPerUpdate.toFixed(0)} µs (${(on[i].wallMs / 1000).toFixed(1)} s)`);
+		}
+	} finally {
+		await Promise.all([relays.off.close(), relays.on.close()]);
 	}
 	const median = (list: typeof off) => [...list].sort((a, b) => a.cpuUsPerUpdate - b.cpuUsPerUpdate)[Math.floor(list.length / 2)];
 	return { validationOff: median(off), validationOn: median(on), runs: { off, on } };
