@@ -284,9 +284,7 @@ export interface IdleResult {
 async function settledMemory(server: BenchServer, maxMs = 12_000): Promise<{ rssKiB: number; heapKiB: number }> {
 	const rss: number[] = [];
 	const heap: number[] = [];
-	// Settled: 4 samples in a row within 512 KiB, each right after full collections (6 in a row
-	// took ~6 s per sample set and made scenario 4 the suite's slowest part for our relay).
-	const size = 4;
+	const size = 6;
 	const deadline = Date.now() + maxMs;
 	for (;;) {
 		const m = await server.memory();
@@ -294,7 +292,7 @@ async function settledMemory(server: BenchServer, maxMs = 12_000): Promise<{ rss
 		heap.push(m.heapKiB);
 		if (rss.length > size) (rss.shift(), heap.shift());
 		if ((rss.length === size && Math.max(...rss) - Math.min(...rss) <= 512) || Date.now() >= deadline) return { rssKiB: median(rss), heapKiB: median(heap) };
-		await sleep(200);
+		await sleep(300);
 	}
 }
 
