@@ -3,7 +3,7 @@
  * one's memory and JIT state do not colour the next. Each prints its table and writes a JSON file
  * under bench/results/; the peer comparison also writes bench/results/latest.md. Loopback only.
  *
- *   npm run bench                 all of them (about 12 minutes on the project's 2-core machine; held to 14.5)
+ *   npm run bench                 all of them (about 13 minutes on the project's 2-core machine; held to 14.5)
  *   npm run bench -- peers        only the named ones (validation, foundation, offline, crdt, browser, peers)
  *   npm run bench -- --quick      shorter peer runs (passed on to bench/peers.ts)
  *
@@ -20,15 +20,15 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Time limits: about twice each one's usual time on the project's 2-core machine (validation ~75 s,
- * foundation ~70 s, offline ~45 s, crdt ~30 s, browser ~30 s, peers ~7.5 min), and the whole run is
+ * Time limits: about twice each one's usual time on the project's 2-core machine (validation ~30 s,
+ * foundation ~75 s, offline ~60 s, crdt ~55 s, browser ~40 s, peers ~8.5 min), and the whole run is
  * held to RUN_LIMIT_MINUTES: a benchmark's limit is cut to what is left of it.
  */
 const BENCHMARKS: Record<string, { script: string; limitMinutes: number }> = {
-	validation: { script: 'bench/validation.ts', limitMinutes: 2.5 },
+	validation: { script: 'bench/validation.ts', limitMinutes: 1.5 },
 	foundation: { script: 'bench/foundation.ts', limitMinutes: 2.5 },
 	offline: { script: 'bench/offline.ts', limitMinutes: 2 },
-	crdt: { script: 'bench/crdt.ts', limitMinutes: 1.5 },
+	crdt: { script: 'bench/crdt.ts', limitMinutes: 2 },
 	browser: { script: 'bench/browser.ts', limitMinutes: 2 },
 	peers: { script: 'bench/peers.ts', limitMinutes: 11 }
 };
