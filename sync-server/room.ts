@@ -1,11 +1,12 @@
 /**
  * One loaded room: its live document, awareness, sockets, and the queue that makes accepted
- * updates durable. An accepted update is applied in memory at once (later updates are validated
- * against it), committed to PostgreSQL in batches, and only after the commit forwarded to the
- * room's other sockets (encoded once, the same buffer to each), acknowledged, and sent to other
- * relay instances. Forwarding after the commit means no client ever holds another's message that
- * the relay could still lose: such a client's next sync would carry that message back, and the
- * relay must refuse messages relayed in someone else's name.
+ * updates durable. An accepted update is applied in memory and forwarded to the room's other
+ * sockets at once (encoded once, the same buffer to each), then committed to PostgreSQL in
+ * batches; only after the commit is it acknowledged (`durable`) and sent to other relay
+ * instances. Should the relay die between forwarding and committing, a reader holds a message
+ * the room lost; its sender was never told it was stored and sends it again when it reconnects.
+ * A reader that comes back with such a message first is refused it and told to start over on a
+ * fresh document (close 4409, `resync`), as after a rollover, so it never stays stuck on it.
  *
  * The live document stays small: past LIVE_MESSAGES_MAX messages the room seals its oldest into
  * DynamoDB and, once the write is confirmed, removes them (compaction, under a lease so one
@@ -62,14 +63,11 @@ const REVERTIBLE: ReadonlySet<string> = new Set([
 	'bad_content',
 	'unknown_parent',
 	'nested_type',
-	'foreign_client_id',
 	'duplicate_id',
-	'other_users_key',
 	'unknown_message',
 	'not_your_message',
 	'not_an_object',
 	'bad_id',
-	'bad_author',
 	'bad_ts',
 	'ts_in_future',
 	'bad_kind',
@@ -77,6 +75,12 @@ const REVERTIBLE: ReadonlySet<string> = new Set([
 	'text_too_long',
 	'extra_fields'
 ]);
+/**
+ * Refusals of writes in another account's name. An honest client holds such writes only when the
+ * relay forwarded them and then lost them (it died before committing them): the socket is closed
+ * with 4409 so the client starts over on a fresh document rather than resend them for ever.
+ */
+const FOREIGN_WRITES: ReadonlySet<string> = new Set(['foreign_client_id', 'bad_author', 'other_users_key']);
 /** Over-rate awareness changes dropped per offence counted against the socket. */
 const AWARENESS_DROPS_PER_OFFENCE = 10;
 const PERSIST_RETRY_MIN_MS = 250;
@@ -95,6 +99,8 @@ interface PendingWrite {
 	legacy?: LegacyCommit;
 	/** Called once the write is committed (no argument) or can never be (the error). */
 	settle?: (error?: unknown) => void;
+	/** Already sent to the room's sockets (client updates are, on arrival; the relay's own after the commit). */
+	forwarded?: boolean;
 }
 
 /** A closed epoch's document, loaded to validate and carry what its clients still send. */
@@ -321,6 +327,12 @@ export class Room {
 			this.#requestResync(conn, rejection.detail);
 			return;
 		}
+		if (rejection && FOREIGN_WRITES.has(rejection.problem)) {
+			this.#deps.log.info(`[relay] room ${this.id}: ${conn.userId} sent others' writes the room lacks: ${rejection.problem} (${rejection.detail})`);
+			conn.close(CloseCode.resync, `start over on a fresh document: ${rejection.problem}`);
+			this.leave(conn);
+			return;
+		}
 		if (rejection) {
 			this.#reject(conn, rejection.problem, rejection.detail);
 			if (conn.identity.extensions && !conn.closed && REVERTIBLE.has(rejection.problem)) this.#revert(conn, update);
@@ -350,7 +362,10 @@ export class Room {
 			reads: admitted.readId ? new Map([[conn.userId, admitted.readId]]) : new Map()
 		};
 		if (integrated === null) return; // nothing new after all
-		this.#enqueue({ update: integrated, sender: conn, effects, clocks: admitted.clocks });
+		// Forwarded before the commit, for latency: the acknowledgement (`durable`) and the other
+		// instances wait for the commit, so what its sender sees as stored is stored.
+		this.#broadcast(encodeUpdateFrame(integrated), conn);
+		this.#enqueue({ update: integrated, sender: conn, effects, clocks: admitted.clocks, forwarded: true });
 	}
 
 	/** Counts a refused or rate-limited frame; true when the socket was closed for it. */
@@ -518,13 +533,11 @@ export class Room {
 			retryMs = PERSIST_RETRY_MIN_MS;
 			this.#queue.splice(0, batch.length);
 			this.#storedRows += 1;
-			const stored = batch.filter((w) => w.update !== null);
-			if (stored.length === 1) {
-				this.#broadcast(encodeUpdateFrame(stored[0].update!), stored[0].sender);
-			} else if (stored.length > 1) {
-				// One frame for the whole batch, encoded once: each socket gets one send instead of
-				// one per update (a sender also gets its own update back, which Yjs ignores).
-				this.#broadcast(encodeUpdateFrame(Y.mergeUpdates(stored.map((w) => w.update!))), null);
+			const unsent = batch.filter((w) => w.update !== null && !w.forwarded);
+			if (unsent.length === 1) {
+				this.#broadcast(encodeUpdateFrame(unsent[0].update!), unsent[0].sender);
+			} else if (unsent.length > 1) {
+				this.#broadcast(encodeUpdateFrame(Y.mergeUpdates(unsent.map((w) => w.update!))), null);
 			}
 			for (const write of batch) {
 				if (write.update) {

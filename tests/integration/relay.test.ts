@@ -197,7 +197,8 @@ describe('relay refusals', () => {
 		const closed = closeEvent(a.provider as any);
 		a.doc.getArray('messages').push([chatMessage(bob.id, 'forged')]);
 		const event = await closed;
-		expect(event.code).toBe(CloseCode.rejectedUpdate);
+		// Writes in another's name: what a reader holds after the relay lost them, so start over.
+		expect(event.code).toBe(CloseCode.resync);
 		expect(event.reason).toContain('bad_author');
 		// A legitimate message afterwards proves bob's copy is live, and that the forgery never reached it.
 		const c = h.provider(alice, roomId);
@@ -206,6 +207,21 @@ describe('relay refusals', () => {
 		expect((await pageMessages(h.db, h.history, roomId, null, 10)).messages).toEqual([]);
 		expect(texts(b.doc)).toEqual([]);
 		a.provider.destroy();
+	});
+
+	it('closes a stock client that sends a message the room refuses with 4422 and the reason', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const a = h.provider(alice, roomId);
+		const b = h.provider(bob, roomId);
+		await waitFor(() => a.provider.synced && b.provider.synced, 5000, 'synced');
+		const closed = closeEvent(a.provider as any);
+		a.doc.getArray('messages').push([chatMessage(alice.id, 'x'.repeat(4001))]);
+		const event = await closed;
+		expect(event.code).toBe(CloseCode.rejectedUpdate);
+		expect(event.reason).toContain('text_too_long');
+		a.provider.destroy();
+		expect((await pageMessages(h.db, h.history, roomId, null, 10)).messages).toEqual([]);
+		expect(texts(b.doc)).toEqual([]);
 	});
 
 	it('closes a socket that sends a frame above the size limit (1009)', async () => {

@@ -37,9 +37,9 @@ export interface RelayLinkEvents {
 	/** The document is in sync with the relay (after each (re)connect). */
 	onSynced(): void;
 	/**
-	 * The relay closed the socket with 4410: the room's live document rolled over to a new epoch
-	 * and this document belongs to an older one. The link has stopped; the room connection
-	 * replaces the document (and the link).
+	 * The relay closed the socket with 4410 (the room's live document rolled over to a new epoch
+	 * and this document belongs to an older one) or 4409 (this document holds others' writes the
+	 * relay lost). The link has stopped; the room connection replaces the document (and the link).
 	 */
 	onRoomMoved(): void;
 }
@@ -191,7 +191,9 @@ export class RelayLink {
 			// may have been removed, so every retry starts with a fresh descriptor.
 			provider.shouldConnect = false;
 			this.synced = false;
-			if (event?.code === RelayCloseCode.roomMoved) {
+			// 4410 (a new epoch) and 4409 (the copy holds writes the relay lost) both mean: start
+			// over on a fresh document, carrying the viewer's unconfirmed messages.
+			if (event?.code === RelayCloseCode.roomMoved || event?.code === RelayCloseCode.resync) {
 				this.status = 'connecting';
 				queueMicrotask(() => {
 					if (this.#destroyed || this.stopped) return;

@@ -41,6 +41,13 @@ export const CloseCode = {
 	 * again after that sync unless their ids are already there.
 	 */
 	roomMoved: 4410,
+	/**
+	 * The socket's document holds writes of other accounts that the room does not have: a message
+	 * the relay forwarded and then lost in a crash before committing it (its sender, never told it
+	 * was stored, sends it again), or a forgery. The client does what it does after 4410: a fresh
+	 * descriptor, a new, empty Y.Doc, and its own unconfirmed messages appended again.
+	 */
+	resync: 4409,
 	/** A stock client (no extensions) sent an update the room refuses; see the reason text. */
 	rejectedUpdate: 4422,
 	/** Too many refused updates or frames in a short time. */
