@@ -182,7 +182,7 @@ export function renderMarkdown(r: PeerResults, extras: { crdt?: any; browser?: a
 			'Reproduce: `npm run bench` (everything, ends by itself), or `npx tsx bench/peers.ts [--scenario 1,2,3,4] [--servers ours,y-websocket,hocuspocus,ws]`; raw numbers in `bench/results/*.json`.',
 		'',
 		'Load: 2 generator processes of protocol-level y-websocket clients (real Yjs updates, open-loop schedule, latency from the scheduled send instant), on the same 2 cores as the server. ' +
-			'Our relay runs as shipped (`node --import tsx src/main.ts`: authorization, validation, commit to PostgreSQL before forwarding, compaction into DynamoDB); its RSS and CPU include the web app and the embedded databases in the same process.',
+			'Our relay runs as shipped (`node --import tsx src/main.ts`: authorization, validation, forwarding at once and a durable acknowledgement after each PostgreSQL group commit, compaction into DynamoDB); its RSS and CPU include the web app and the embedded databases in the same process.',
 		''
 	];
 	for (const t of [...tables(r), ratios(r)].filter((x): x is Table => x !== null)) {
