@@ -275,18 +275,30 @@ export class DocStore {
 	}
 
 	/**
-	 * Merges the room's stored rows of an epoch into one, once there are at least `minRows`. The
-	 * rows are read and merged with no lock held, so the database (PGlite's single connection) is
-	 * never held while Yjs merges; a short transaction then locks the room, as every writer does
-	 * first, and replaces exactly the rows read — or nothing, when the room was deleted, moved to
-	 * another epoch, or any of those rows is gone (another relay merged them).
+	 * Merges the room's newest stored rows of an epoch into one, once there are at least
+	 * `minRows`. Not all of them: walking back from the newest, a row joins the merge while it is
+	 * no larger than the rows already taken together, so the large row that holds most of the
+	 * document is rewritten only once the newer rows add up to its size (like a binary counter:
+	 * a few rows of doubling size stay behind). Merging is Yjs work on the relay's thread, and
+	 * its cost grows with the bytes merged: re-merging the whole document for every few hundred
+	 * small updates made it the relay's longest pause. The rows are read and merged with no lock
+	 * held, so the database (PGlite's single connection) is never held while Yjs merges; a short
+	 * transaction then locks the room, as every writer does first, and replaces exactly the rows
+	 * read — or nothing, when the room was deleted, moved to another epoch, or any of those rows
+	 * is gone (another relay merged them).
 	 */
 	async mergeRows(roomId: string, epoch: number, minRows: number): Promise<boolean> {
-		const rows = await this.#db.query<{ seq: number; data: Uint8Array }>(
-			'select seq, data from room_updates where room_id = $1 and epoch = $2 order by seq',
+		const sizes = await this.#db.query<{ seq: string | number; size: number }>(
+			'select seq, octet_length(data) as size from room_updates where room_id = $1 and epoch = $2 order by seq',
 			[roomId, epoch]
 		);
-		if (rows.length < minRows) return false;
+		if (sizes.length < Math.max(minRows, 2)) return false;
+		const from = mergeFrom(sizes.map((r) => Number(r.size)));
+		const rows = await this.#db.query<{ seq: number; data: Uint8Array }>(
+			'select seq, data from room_updates where room_id = $1 and epoch = $2 and seq >= $3 order by seq',
+			[roomId, epoch, sizes[from].seq]
+		);
+		if (rows.length < 2) return false;
 		const merged = Y.mergeUpdates(rows.map((r) => new Uint8Array(r.data)));
 		const seqs = rows.map((r) => Number(r.seq));
 		try {
@@ -296,7 +308,11 @@ export class DocStore {
 					[roomId]
 				);
 				if (!room || room.deleted || room.epoch !== epoch) return false;
-				const gone = await tx.query('delete from room_updates where room_id = $1 and seq = any($2::bigint[]) returning seq', [roomId, seqs]);
+				const gone = await tx.query('delete from room_updates where room_id = $1 and epoch = $2 and seq = any($3::bigint[]) returning seq', [
+					roomId,
+					epoch,
+					seqs
+				]);
 				if (gone.length !== seqs.length) throw ROWS_CHANGED;
 				await tx.query('insert into room_updates (room_id, epoch, data) values ($1, $2, $3)', [roomId, epoch, merged]);
 				return true;
@@ -395,6 +411,20 @@ function valuesList(params: unknown[], rows: readonly unknown[][], types: readon
 	return rows
 		.map((row) => `(${row.map((cell, i) => `$${params.push(cell)}::${types[i]}`).join(', ')})`)
 		.join(', ');
+}
+
+/**
+ * Where the merge of a room's rows (sizes in commit order) starts: the newest two rows, and each
+ * older one that is no larger than the rows after it together.
+ */
+export function mergeFrom(sizes: readonly number[]): number {
+	let from = Math.max(sizes.length - 2, 0);
+	let taken = sizes.slice(from).reduce((sum, size) => sum + size, 0);
+	while (from > 0 && sizes[from - 1] <= taken) {
+		from -= 1;
+		taken += sizes[from];
+	}
+	return from;
 }
 
 /** Thrown inside a merge's transaction to roll it back: rows it read are gone. */

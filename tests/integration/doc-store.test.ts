@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
-import { DocStore, StoreConflict, type UpdateEffects } from '../../sync-server/doc-store';
+import { DocStore, StoreConflict, mergeFrom, type UpdateEffects } from '../../sync-server/doc-store';
 import type { Database } from '../../src/lib/server/db/database';
 import type { RoomPreview } from '../../src/lib/shared/api-types';
 import { createGroupRoom, markRoomDeleted } from '../../src/lib/server/rooms';
@@ -133,6 +133,41 @@ describe('merging stored rows', () => {
 		expect(await store.mergeRows(roomId, 0, 10)).toBe(true);
 		expect(await rowCount(roomId)).toBe(1);
 		expect(texts((await store.load(roomId)).state)).toEqual(updates.map((_, i) => `m${i}`));
+	});
+
+	it('merges the newer rows and rewrites an older, larger one only once they add up to it', async () => {
+		const store = new DocStore(db);
+		const roomId = await createGroupRoom(db, owner.id, 'Tiers', []);
+		const all = Array.from({ length: 60 }, (_, i) => `t${i}`);
+		const { updates } = writes(all);
+		// The document so far in one large row, then single messages.
+		await store.append(roomId, 0, [Y.mergeUpdates(updates.slice(0, 40))], NO_EFFECTS);
+		for (const update of updates.slice(40, 50)) await store.append(roomId, 0, [update], NO_EFFECTS);
+		const sizes = async () =>
+			(await db.query<{ size: number }>('select octet_length(data) as size from room_updates where room_id = $1 order by seq', [roomId])).map((r) => Number(r.size));
+		const [large] = await sizes();
+		expect(await store.mergeRows(roomId, 0, 5)).toBe(true);
+		expect(await rowCount(roomId)).toBe(2);
+		expect((await sizes())[0]).toBe(large); // left alone: the ten small rows are far smaller
+		expect(texts((await store.load(roomId)).state)).toEqual(all.slice(0, 50));
+		// Once the newer rows together are as large as the old one, everything is merged.
+		await store.append(roomId, 0, [Y.mergeUpdates(updates.slice(50, 60))], NO_EFFECTS);
+		const before = await sizes();
+		expect(before[1] + before[2]).toBeLessThan(large);
+		await store.append(roomId, 0, [Y.mergeUpdates(writes(Array.from({ length: 80 }, (_, i) => `pad${i}`)).updates)], NO_EFFECTS);
+		expect(await store.mergeRows(roomId, 0, 3)).toBe(true);
+		expect(await rowCount(roomId)).toBe(1);
+		expect(texts((await store.load(roomId)).state).filter((t) => t.startsWith('t'))).toEqual(all);
+	});
+
+	it('starts a merge at the oldest row no larger than the newer ones together', () => {
+		expect(mergeFrom([5, 5, 5])).toBe(0);
+		expect(mergeFrom([100, 1, 1, 1])).toBe(1);
+		expect(mergeFrom([100, 30, 20, 10])).toBe(1);
+		expect(mergeFrom([100, 60, 30, 20, 10])).toBe(0);
+		// A tiny newest row does not pull in the larger ones before it.
+		expect(mergeFrom([100, 60, 30, 20, 10, 1])).toBe(4);
+		expect(mergeFrom([7, 9])).toBe(0);
 	});
 
 	it('changes nothing when the rows it read changed before it wrote', async () => {
