@@ -1153,12 +1153,15 @@ function advanceClocks(target: Map<number, number>, clocks: Map<number, number>)
  * surrogate pair leaves text PostgreSQL refuses), without NUL (which jsonb cannot hold).
  */
 export function toPreview(message: ChatMessage, authorName: string): RoomPreview {
-	const chars = Array.from(message.text.replaceAll('\u0000', ''));
+	const text = message.text.replaceAll('\u0000', '');
+	// A string has at most as many code points as UTF-16 units: a short one is never cut, and
+	// splitting it into code points (a preview per message) is skipped.
+	const chars = text.length > PREVIEW_MAX_CHARS ? Array.from(text) : null;
 	return {
 		id: message.id,
 		author: message.author,
 		authorName,
-		text: chars.length > PREVIEW_MAX_CHARS ? `${chars.slice(0, PREVIEW_MAX_CHARS - 1).join('')}…` : chars.join(''),
+		text: chars && chars.length > PREVIEW_MAX_CHARS ? `${chars.slice(0, PREVIEW_MAX_CHARS - 1).join('')}…` : text,
 		ts: message.ts
 	};
 }
