@@ -285,9 +285,19 @@ export class DocStore {
 	 * held, so the database (PGlite's single connection) is never held while Yjs merges; a short
 	 * transaction then locks the room, as every writer does first, and replaces exactly the rows
 	 * read — or nothing, when the room was deleted, moved to another epoch, or any of those rows
-	 * is gone (another relay merged them).
+	 * is gone (another relay merged them). Merges run one at a time: rooms written at the same
+	 * pace reach the threshold together, and a hundred merges at once held the relay's thread
+	 * and PGlite's connection long enough to show in delivery latency.
 	 */
-	async mergeRows(roomId: string, epoch: number, minRows: number): Promise<boolean> {
+	mergeRows(roomId: string, epoch: number, minRows: number): Promise<boolean> {
+		const merge = this.#merges.then(() => this.#mergeRows(roomId, epoch, minRows));
+		this.#merges = merge.catch(() => undefined);
+		return merge;
+	}
+
+	#merges: Promise<unknown> = Promise.resolve();
+
+	async #mergeRows(roomId: string, epoch: number, minRows: number): Promise<boolean> {
 		const sizes = await this.#db.query<{ seq: string | number; size: number }>(
 			'select seq, octet_length(data) as size from room_updates where room_id = $1 and epoch = $2 order by seq',
 			[roomId, epoch]

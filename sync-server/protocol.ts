@@ -43,10 +43,12 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = {
 export const ROOM_IDLE_UNLOAD_MS = 30_000;
 /**
  * Stored update rows a room gathers before the relay merges the newest of them (doc-store.ts
- * mergeRows). Merging 100 small updates takes ~1 ms, 200 ~2.4 ms, 1,000 ~30 ms (Yjs merging
- * grows faster than the count): small batches keep the relay's pauses short.
+ * mergeRows). Merging 100 small updates takes ~1 ms of Yjs, 200 ~2.4 ms, 1,000 ~30 ms (it grows
+ * faster than the count), and each merge also costs a handful of statements on PGlite: in
+ * bench/peers.ts a merge cost ~10 ms of CPU in all, so merging every 100 rows cost more than
+ * every 200 without pausing the relay for less.
  */
-export const ROOM_UPDATE_ROWS_MERGE_AT = 100;
+export const ROOM_UPDATE_ROWS_MERGE_AT = 200;
 /** Ping interval; a socket that misses a whole interval is terminated. */
 export const RELAY_PING_INTERVAL_MS = 30_000;
 /** Longest time close() waits for pending writes before giving up. */

@@ -528,7 +528,8 @@ export class Room {
 			}
 			retryMs = PERSIST_RETRY_MIN_MS;
 			this.#queue.splice(0, batch.length);
-			this.#storedRows += 1;
+			// One row per update: a batch under load holds several.
+			for (const write of batch) if (write.update) this.#storedRows += 1;
 			const unsent = batch.filter((w) => w.update !== null && !w.forwarded);
 			if (unsent.length === 1) {
 				this.#broadcast(encodeUpdateFrame(unsent[0].update!), unsent[0].sender);

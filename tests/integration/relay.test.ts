@@ -7,7 +7,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import { publishControl } from '../../src/lib/server/bus/control';
 import { removeMember } from '../../src/lib/server/rooms';
 import { pageMessages } from '../../src/lib/server/messages';
-import { CloseCode, MessageType, RELAY_MAX_FRAME_BYTES } from '../../sync-server/protocol';
+import { CloseCode, MessageType, RELAY_MAX_FRAME_BYTES, ROOM_UPDATE_ROWS_MERGE_AT } from '../../sync-server/protocol';
 import { chatMessage, RelayHarness, TEST_ORIGIN, upgradeStatus, type TestAccount } from '../helpers/relay';
 import { holdsFor, waitFor } from '../helpers/wait';
 
@@ -244,5 +244,34 @@ describe('relay refusals', () => {
 		const b = h.provider(bob, roomId);
 		a.doc.getArray('messages').push([chatMessage(alice.id, 'still here')]);
 		await waitFor(() => texts(b.doc).includes('still here'), 5000, 'room still works');
+	});
+});
+
+describe('stored rows', () => {
+	let fast: RelayHarness;
+
+	beforeAll(async () => {
+		fast = await RelayHarness.start({ limits: { updatesBurst: 10_000, updatesPerSecond: 10_000 } });
+	});
+
+	afterAll(async () => {
+		await fast.close();
+	});
+
+	it('merges a room\'s rows once there are enough of them, however few commits held them', async () => {
+		const alice = await fast.account();
+		const roomId = await fast.room([alice]);
+		const a = fast.provider(alice, roomId);
+		await waitFor(() => a.provider.synced, 5000, 'synced');
+		// Sent at once: the relay commits them in a few group commits of many rows each.
+		const count = ROOM_UPDATE_ROWS_MERGE_AT * 2 + 50;
+		for (let i = 0; i < count; i++) a.doc.getArray('messages').push([chatMessage(alice.id, `burst ${i}`)]);
+		const rows = async () =>
+			(await fast.db.query<{ n: number }>('select count(*)::int as n from room_updates where room_id = $1', [roomId]))[0].n;
+		const stored = async () => (await pageMessages(fast.db, fast.history, roomId, null, count)).messages.length;
+		await waitFor(async () => (await stored()) === count, 10_000, 'every message stored');
+		await waitFor(async () => (await rows()) < ROOM_UPDATE_ROWS_MERGE_AT, 10_000, 'rows merged');
+		const page = await pageMessages(fast.db, fast.history, roomId, null, count);
+		expect(page.messages.map((m) => m.text)).toEqual(Array.from({ length: count }, (_, i) => `burst ${i}`));
 	});
 });
