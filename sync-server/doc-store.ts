@@ -7,6 +7,7 @@
  */
 import * as Y from 'yjs';
 import type { Database, Queryable } from '../src/lib/server/db/database';
+import { mergeUpdatesOffThread } from './merge-thread';
 import type { RoomPreview } from '../src/lib/shared/api-types';
 
 export interface UpdateEffects {
@@ -309,7 +310,7 @@ export class DocStore {
 			[roomId, epoch, sizes[from].seq]
 		);
 		if (rows.length < 2) return false;
-		const merged = Y.mergeUpdates(rows.map((r) => new Uint8Array(r.data)));
+		const merged = await mergeUpdatesOffThread(rows.map((r) => new Uint8Array(r.data)));
 		const seqs = rows.map((r) => Number(r.seq));
 		try {
 			return await this.#db.transaction(async (tx) => {
