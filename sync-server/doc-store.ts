@@ -280,9 +280,9 @@ export class DocStore {
 	 * `minRows`. Not all of them: walking back from the newest, a row joins the merge while it is
 	 * no larger than the rows already taken together, so the large row that holds most of the
 	 * document is rewritten only once the newer rows add up to its size (like a binary counter:
-	 * a few rows of doubling size stay behind). Merging is Yjs work on the relay's thread, and
-	 * its cost grows with the bytes merged: re-merging the whole document for every few hundred
-	 * small updates made it the relay's longest pause. The rows are read and merged with no lock
+	 * a few rows of doubling size stay behind). Yjs merging grows with the bytes merged:
+	 * re-merging the whole document for every few hundred small updates made it the relay's
+	 * longest pause (it now runs on the merge thread). The rows are read and merged with no lock
 	 * held, so the database (PGlite's single connection) is never held while Yjs merges; a short
 	 * transaction then locks the room, as every writer does first, and replaces exactly the rows
 	 * read — or nothing, when the room was deleted, moved to another epoch, or any of those rows
