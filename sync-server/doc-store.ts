@@ -467,7 +467,8 @@ async function lockRoom(tx: Queryable, roomId: string): Promise<RoomRow> {
 async function readEpoch(q: Queryable, roomId: string, epoch: number): Promise<{ state: Uint8Array; rows: number }> {
 	const rows = await q.query<{ data: Uint8Array }>('select data from room_updates where room_id = $1 and epoch = $2 order by seq', [roomId, epoch]);
 	const updates = rows.map((r) => new Uint8Array(r.data));
-	const state = updates.length === 0 ? Y.encodeStateAsUpdate(new Y.Doc()) : updates.length === 1 ? updates[0] : Y.mergeUpdates(updates);
+	// Off the relay's thread like the row merges: a room loads while its other rooms' sockets wait.
+	const state = updates.length === 0 ? Y.encodeStateAsUpdate(new Y.Doc()) : updates.length === 1 ? updates[0] : await mergeUpdatesOffThread(updates);
 	return { state, rows: rows.length };
 }
 
