@@ -6,6 +6,10 @@
 // Messages in: {id, updates: Uint8Array[]}. Messages out: {id, merged} or {id, error}.
 import { parentPort } from 'node:worker_threads';
 import * as Y from 'yjs';
+import { lowerThreadPriority } from '../src/lib/server/background-thread.js';
+
+// A merge only saves space: it runs on whatever CPU the relay's own thread leaves.
+lowerThreadPriority();
 
 parentPort.on('message', ({ id, updates }) => {
 	try {

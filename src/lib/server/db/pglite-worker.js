@@ -8,6 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Buffer } from 'node:buffer';
 import { PGlite } from '@electric-sql/pglite';
+import { lowerThreadPriority } from '../background-thread.js';
 
 const BYTEA = 17;
 
@@ -34,6 +35,9 @@ const byteaCodec = {
 		}
 	}
 };
+
+// Commits wait a little when the cores are contended; deliveries on the relay's thread do not.
+lowerThreadPriority();
 
 const pg = workerData.dir ? new PGlite(workerData.dir, byteaCodec) : new PGlite(byteaCodec);
 /** The transaction holding the connection, or null. */
