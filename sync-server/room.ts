@@ -337,12 +337,15 @@ export class Room {
 		if (!admitted.changes) return;
 		// Applied before anyone else sees it: should an update that validation admitted still fail
 		// to integrate, it reaches no socket and no store (and the room reloads from the store).
-		// What is forwarded and stored is the update Yjs itself encodes for what it integrated,
-		// never the client's bytes: those may carry repeated items with origins only the relay
-		// has, which would break the recipients' copies.
-		let integrated: Uint8Array | null;
+		// An update of new structs only (what a client's own changes are) integrates the same way
+		// in every copy of the room: it is forwarded and stored as sent, and Yjs, with no listener
+		// asking for it, does not encode it again. One that repeats structs the room has is not:
+		// its repeated items may have origins only the relay has, which would break recipients'
+		// copies, so what goes on is the update Yjs encodes for what it integrated.
+		let integrated: Uint8Array | null = admitted.repeats ? null : update;
 		try {
-			integrated = captureUpdate(this.doc, conn, () => Y.applyUpdate(this.doc, update, conn));
+			if (admitted.repeats) integrated = captureUpdate(this.doc, conn, () => Y.applyUpdate(this.doc, update, conn));
+			else Y.applyUpdate(this.doc, update, conn);
 		} catch (error) {
 			this.#integrationFailed(conn, error);
 			return;
@@ -903,6 +906,7 @@ export class Room {
 	}
 
 	async #publish(kind: BusKind, userId: string, data: Uint8Array): Promise<void> {
+		if (this.#deps.soleInstance) return; // no other relay instance to tell
 		const encoder = encoding.createEncoder();
 		encoding.writeVarString(encoder, this.#deps.bus.instanceId);
 		encoding.writeVarUint(encoder, this.#epoch);
@@ -997,6 +1001,7 @@ function trustUpdate(update: Uint8Array, admitted: Admitted): null {
 		}
 	}
 	admitted.clientIds.push(...admitted.clocks.keys());
+	admitted.repeats = true; // not checked: take Yjs's own encoding of what it integrated
 	return null;
 }
 

@@ -66,10 +66,15 @@ export interface Admitted {
 	changes: boolean;
 	/** Client id → the clock after its last struct in the update (for durable acknowledgements). */
 	clocks: Map<number, number>;
+	/**
+	 * Some struct of the update is (partly) in the room already. Such an update is not forwarded
+	 * as sent: its repeated items may refer to items only the relay has.
+	 */
+	repeats: boolean;
 }
 
 export function emptyAdmitted(): Admitted {
-	return { messages: [], clientIds: [], readId: null, changes: false, clocks: new Map() };
+	return { messages: [], clientIds: [], readId: null, changes: false, clocks: new Map(), repeats: false };
 }
 
 interface Place {
@@ -225,6 +230,7 @@ export function validateUpdate(
 		}
 		const end = struct.id.clock + struct.length;
 		nextClock.set(client, Math.max(expected, end));
+		if (struct.id.clock < expected) admitted.repeats = true;
 		if (end <= expected) {
 			// Already in the room, so Yjs will not integrate it — but it still resolves its origins
 			// first, and one it cannot find parks the rest of the update as pending.

@@ -8,6 +8,7 @@ import { publishControl } from '../../src/lib/server/bus/control';
 import { removeMember } from '../../src/lib/server/rooms';
 import { pageMessages } from '../../src/lib/server/messages';
 import { CloseCode, MessageType, RELAY_MAX_FRAME_BYTES, ROOM_UPDATE_ROWS_MERGE_AT } from '../../sync-server/protocol';
+import { RawClient, updateOf } from '../helpers/attacker';
 import { chatMessage, RelayHarness, TEST_ORIGIN, upgradeStatus, type TestAccount } from '../helpers/relay';
 import { holdsFor, waitFor } from '../helpers/wait';
 
@@ -130,6 +131,47 @@ describe('relay sync', () => {
 		// By the time the ack arrived, the message is in PostgreSQL.
 		expect((await pageMessages(h.db, h.history, roomId, null, 10)).messages.map((m) => m.text)).toEqual(['ack me']);
 		ws.close();
+	});
+});
+
+describe('relay forwarding', () => {
+	/** The Yjs updates a raw client receives after its sync, in order. */
+	function forwardedUpdates(client: RawClient): Uint8Array[] {
+		const updates: Uint8Array[] = [];
+		client.ws.on('message', (data: Buffer) => {
+			const decoder = decoding.createDecoder(new Uint8Array(data));
+			if (decoding.readVarUint(decoder) !== MessageType.sync) return;
+			if (decoding.readVarUint(decoder) !== syncProtocol.messageYjsUpdate) return;
+			updates.push(decoding.readVarUint8Array(decoder));
+		});
+		return updates;
+	}
+
+	it('forwards a client\'s new update as sent, and of a resync only what the room lacked', async () => {
+		const { alice, bob, roomId } = await twoMembers();
+		const sender = new RawClient(`${h.url}/${roomId}?token=${h.token(alice, roomId)}`);
+		const receiver = new RawClient(`${h.url}/${roomId}?token=${h.token(bob, roomId)}`);
+		await Promise.all([sender.opened, receiver.opened]);
+		await Promise.all([sender.settled(), receiver.settled()]);
+		const received = forwardedUpdates(receiver);
+		const doc = sender.fork(4242);
+		const first = updateOf(doc, (d) => d.getArray('messages').push([chatMessage(alice.id, 'first')]));
+		sender.sendUpdate(first);
+		await waitFor(() => received.length === 1, 5000, 'the first update forwarded');
+		expect(Buffer.from(received[0]).equals(Buffer.from(first))).toBe(true);
+
+		// A resync repeats the first message (Yjs merged both into one item) and adds the second.
+		doc.getArray('messages').push([chatMessage(alice.id, 'second')]);
+		const resync = Y.encodeStateAsUpdate(doc);
+		expect(Y.decodeUpdate(resync).structs).toHaveLength(1);
+		sender.sendUpdate(resync);
+		await waitFor(() => received.length === 2, 5000, 'the resync forwarded');
+		const forwarded = Y.decodeUpdate(received[1]).structs;
+		expect(forwarded.map((s) => [s.id.client, s.id.clock, s.length])).toEqual([[4242, 1, 1]]);
+		expect(texts(receiver.doc)).toEqual(['first', 'second']);
+		expect(receiver.doc.store.pendingStructs).toBeNull();
+		sender.close();
+		receiver.close();
 	});
 });
 

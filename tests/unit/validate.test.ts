@@ -216,6 +216,18 @@ describe('update validation', () => {
 		expect(admitted.changes).toBe(false);
 	});
 
+	it('tells a fresh update from one that repeats structs the room has', () => {
+		const { client, updateFrom, admit } = setup();
+		const doc = client();
+		const fresh = admit(ALICE, updateFrom(doc, (d) => d.getArray('messages').push([message(ALICE, 'first')])));
+		expect(fresh.rejection).toBeNull();
+		expect(fresh.admitted.repeats).toBe(false);
+		updateFrom(doc, (d) => d.getArray('messages').push([message(ALICE, 'second')]));
+		const resync = admit(ALICE, Y.encodeStateAsUpdate(doc));
+		expect(resync.rejection).toBeNull();
+		expect(resync.admitted).toMatchObject({ changes: true, repeats: true });
+	});
+
 	it('admits an update whose items point at items later in the same update (another tab\'s offline messages)', () => {
 		const { client, updateFrom, admit, server } = setup();
 		const tabA = client();
