@@ -93,7 +93,7 @@ function tables(r: PeerResults): Table[] {
 	const idle = (Object.entries(r.idle) as [ServerKind, IdleResult | undefined][]).filter((e): e is [ServerKind, IdleResult] => !!e[1]);
 	if (idle.length) {
 		out.push({
-			title: '4. Idle cost (server process memory, each sample right after a forced full GC, settled)',
+			title: '4. Idle cost (server process memory, each sample right after a forced full GC, settled; glibc hands large blocks back at once: MALLOC_MMAP_THRESHOLD_)',
 			head: ['server', 'idle connections added', 'RSS before → with, MiB', 'KB per connection: RSS / JS heap', 'rooms opened then left', 'RSS before → open → after, MiB', 'JS heap before → open → after, MiB', 'sampled after'],
 			rows: idle.map(([k, i]) => [
 				label(k),

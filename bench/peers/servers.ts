@@ -66,6 +66,15 @@ function probeMemory(child: ChildProcess): Promise<MemorySample> {
 	});
 }
 
+/**
+ * For memory samples (scenario 4), every server alike: glibc's malloc serves large blocks from
+ * mmap and hands them back on free, rather than raising its threshold after the first such free
+ * and keeping later large blocks in its heap, where freed memory leaves RSS at no fixed time. Our
+ * server frees tens of MiB that way after sign-ups (each password hash takes 19 MiB), which made
+ * one run's baseline 50 MiB too high and the connections' RSS cost come out negative.
+ */
+const MEMORY_SAMPLING_ENV = { MALLOC_MMAP_THRESHOLD_: String(128 * 1024) };
+
 const PEER_SCRIPTS: Record<'y-websocket' | 'hocuspocus' | 'ws', string> = {
 	'y-websocket': 'y-websocket-server.ts',
 	hocuspocus: 'hocuspocus-server.ts',
@@ -89,7 +98,7 @@ export async function startBenchServer(kind: ServerKind, options: OursOptions = 
 		const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bench-peers-'));
 		const flags = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
 		const probe = options.memoryProbe ? ['--expose-gc', '--import', 'tsx', '--import', PROBE] : ['--import', 'tsx'];
-		const env: NodeJS.ProcessEnv = { ...process.env, HOST: '127.0.0.1', PORT: '0', RELAY_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'error', NODE_NO_WARNINGS: '1' };
+		const env: NodeJS.ProcessEnv = { ...process.env, ...(options.memoryProbe ? MEMORY_SAMPLING_ENV : {}), HOST: '127.0.0.1', PORT: '0', RELAY_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'error', NODE_NO_WARNINGS: '1' };
 		if (kind === 'ours-pg') env.DATABASE_URL = options.databaseUrl!;
 		if (options.roomIdleUnloadMs !== undefined) env.ROOM_IDLE_UNLOAD_MS = String(options.roomIdleUnloadMs);
 		const child = track(spawn(process.execPath, [...flags, ...probe, 'src/main.ts'], { cwd: process.env.BENCH_APP_DIR ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe', ...(options.memoryProbe ? ['ipc' as const] : [])] }));
@@ -126,7 +135,7 @@ export async function startBenchServer(kind: ServerKind, options: OursOptions = 
 	const child = track(
 		spawn(process.execPath, [...(options.memoryProbe ? ['--expose-gc', '--import', 'tsx', '--import', PROBE] : ['--import', 'tsx']), script], {
 			stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-			env: { ...process.env, NODE_NO_WARNINGS: '1' }
+			env: { ...process.env, ...(options.memoryProbe ? MEMORY_SAMPLING_ENV : {}), NODE_NO_WARNINGS: '1' }
 		})
 	);
 	const base = await new Promise<string>((resolve, reject) => {
