@@ -170,6 +170,16 @@ describe('relay forwarding', () => {
 		expect(forwarded.map((s) => [s.id.client, s.id.clock, s.length])).toEqual([[4242, 1, 1]]);
 		expect(texts(receiver.doc)).toEqual(['first', 'second']);
 		expect(receiver.doc.store.pendingStructs).toBeNull();
+
+		// A fresh update sent as a sync step 2 goes on as an update message, not as a step 2.
+		const third = updateOf(doc, (d) => d.getArray('messages').push([chatMessage(alice.id, 'third')]));
+		const step2 = encoding.createEncoder();
+		encoding.writeVarUint(step2, MessageType.sync);
+		syncProtocol.writeSyncStep2(step2, doc, Y.encodeStateVector(receiver.doc));
+		sender.sendFrame(encoding.toUint8Array(step2));
+		await waitFor(() => received.length === 3, 5000, 'the step 2 forwarded as an update');
+		expect(Buffer.from(received[2]).equals(Buffer.from(third))).toBe(true);
+		expect(texts(receiver.doc)).toEqual(['first', 'second', 'third']);
 		sender.close();
 		receiver.close();
 	});
