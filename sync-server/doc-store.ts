@@ -82,9 +82,11 @@ interface RoomRow {
 
 export class DocStore {
 	readonly #db: Database;
+	readonly #groupCommit: string;
 
 	constructor(db: Database) {
 		this.#db = db;
+		this.#groupCommit = db.kind === 'pglite' ? GROUP_COMMIT_UNLOCKED : GROUP_COMMIT;
 	}
 
 	async roomExists(roomId: string): Promise<boolean> {
@@ -202,7 +204,7 @@ export class DocStore {
 		const preview = [...previews.values()];
 		const read = [...reads.values()];
 		const locked = await this.#db.query<{ id: string; epoch: number; deleted: boolean }>(
-			this.#db.kind === 'pglite' ? GROUP_COMMIT_UNLOCKED : GROUP_COMMIT,
+			this.#groupCommit,
 			[
 				[...new Set(group.map((w) => w.roomId))].sort(),
 				rows.room,

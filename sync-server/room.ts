@@ -342,7 +342,7 @@ export class Room {
 		// asking for it, does not encode it again. One that repeats structs the room has is not:
 		// its repeated items may have origins only the relay has, which would break recipients'
 		// copies, so what goes on is the update Yjs encodes for what it integrated.
-		let integrated: Uint8Array | null = admitted.repeats ? null : update;
+		let integrated: Uint8Array | null = update;
 		try {
 			if (admitted.repeats) integrated = captureUpdate(this.doc, conn, () => Y.applyUpdate(this.doc, update, conn));
 			else Y.applyUpdate(this.doc, update, conn);

@@ -10,15 +10,13 @@ import { setPriority } from 'node:os';
 /** Nice value of background threads: about a tenth of a normal thread's share when cores are contended. */
 export const BACKGROUND_NICE = 10;
 
-/** Returns the nice value set, or null where threads cannot be told apart (not Linux). */
-export function lowerThreadPriority(nice = BACKGROUND_NICE) {
+/** Does nothing where threads cannot be told apart (not Linux). */
+export function lowerThreadPriority() {
 	let tid;
 	try {
 		tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
 	} catch {
-		return null;
+		return;
 	}
-	if (!Number.isInteger(tid) || tid <= 0) return null;
-	setPriority(tid, nice);
-	return nice;
+	if (Number.isInteger(tid) && tid > 0) setPriority(tid, BACKGROUND_NICE);
 }
