@@ -671,12 +671,15 @@ export class Room {
 						}
 					});
 					retryMs = COMPACTION_RETRY_MIN_MS;
-					continue;
 				}
+				// Checked after every step: under steady traffic the live document may never get back
+				// under its limit, and removed entries' metadata would grow without end.
 				const { connected, idle } = this.#deps.rollover;
 				if (removedMessageCount(this.doc) >= (this.connections.size > 0 ? connected : idle)) {
 					await this.#rollover(lease.fence);
+					return;
 				}
+				if (messages.length > liveMessagesMax) continue;
 				return;
 			} catch (error) {
 				if (error instanceof StoreConflict) return; // the room is reloading
@@ -735,11 +738,25 @@ export class Room {
 	async #rollover(fence: number): Promise<void> {
 		this.#retiring = true;
 		const next = (async () => {
+			// What this copy took commits, and is acknowledged on the sockets still open, before
+			// any 4410: a client then appends again only what the room never took. (A message taken
+			// but unacknowledged could be sealed in the next epoch before its sender came back,
+			// and no later copy of the room knows its id.) Frames arriving meanwhile are not taken;
+			// carries under way finish first, each with its own acknowledgement.
+			await this.flushed();
+			await Promise.all([...this.connections].map((conn) => conn.legacy?.chain));
+			await this.flushed();
 			for (const conn of [...this.connections]) {
+				// A client of a closed epoch whose carry had not finished is told what that epoch
+				// holds, as the carry would have: it may hold messages of its own the relay took
+				// before (a restart cut the acknowledgement) that are in history by now.
+				if (conn.legacy?.asked) {
+					const closed = await this.#closedDocs.get(conn.legacy.epoch)?.catch(() => undefined);
+					if (closed && conn.identity.extensions && !conn.closed) conn.send(durableFrame(stateVectorOf(closed.doc)));
+				}
 				conn.close(CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor');
 				this.leave(conn);
 			}
-			await this.flushed();
 			await this.#deps.store.rollover(this.id, this.#epoch, { owner: this.#owner, fence }, closeEpoch);
 			this.#deps.log.info(`[relay] room ${this.id}: rolled over to epoch ${this.#epoch + 1}`);
 			await publishControl(this.#deps.bus, { type: 'room-moved', roomId: this.id, epoch: this.#epoch + 1 }).catch((error) =>
@@ -952,6 +969,9 @@ export class Room {
 
 	/** Closes every socket with `code` and forgets the room. Safe to call twice. */
 	async destroy(code: number = CloseCode.goingAway, reason = 'room unloaded'): Promise<void> {
+		// A copy on its way out starts no compaction or rollover while its writes commit (the next
+		// copy does that when it loads).
+		this.#retiring = true;
 		for (const conn of this.connections) conn.close(code, reason);
 		this.connections.clear();
 		await this.flushed();

@@ -25,6 +25,14 @@ export class ChatClient {
 	readonly acked = new Set<string>();
 	readonly closeCodes: number[] = [];
 	readonly rejections: string[] = [];
+	/**
+	 * Own messages that were not acknowledged when a 4410 came, yet turned up in the next
+	 * epoch's document in an item not of this client (the relay had taken them in the old one).
+	 * The relay acknowledges what it took before it tells a socket to move, so this stays empty.
+	 */
+	readonly takenUnacknowledged = new Set<string>();
+	/** Own messages unacknowledged at the last 4410. */
+	#unackedAtMove = new Set<string>();
 	/** Where each own message sits in the current document: id → [client, clock]. */
 	#positions = new Map<string, [number, number]>();
 	/** What the relay said is committed: client id → clock, merged over every frame. */
@@ -99,7 +107,9 @@ export class ChatClient {
 			for (const item of event.changes.added) {
 				if (!(item.content instanceof Y.ContentAny)) continue;
 				item.content.arr.forEach((value: ChatMessage, offset: number) => {
-					if (this.written.has(value.id)) this.#positions.set(value.id, [item.id.client, item.id.clock + offset]);
+					if (!this.written.has(value.id)) return;
+					this.#positions.set(value.id, [item.id.client, item.id.clock + offset]);
+					if (item.id.client !== this.doc.clientID && this.#unackedAtMove.has(value.id)) this.takenUnacknowledged.add(value.id);
 				});
 			}
 			// The acknowledgement may have come before the messages it covers.
@@ -146,6 +156,7 @@ export class ChatClient {
 
 	/** The room rolled over: a new, empty document; unacknowledged own messages are kept aside. */
 	#startOver(): void {
+		this.#unackedAtMove = new Set([...this.written.keys()].filter((id) => !this.acked.has(id)));
 		this.doc.destroy();
 		this.doc = new Y.Doc();
 		this.#positions = new Map();

@@ -3,7 +3,11 @@
  * PostgreSQL (PGlite, or DATABASE_URL) and a real DynamoDB (dynalite, stopped and started again
  * for the outage).
  */
+import * as decoding from 'lib0/decoding';
+import * as encoding from 'lib0/encoding';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import { pageMessages, type PagedMessage } from '../../src/lib/server/messages';
 import type { HistoryEntry, HistoryStore } from '../../src/lib/server/history/history-store';
@@ -12,9 +16,9 @@ import { publishControl } from '../../src/lib/server/bus/control';
 import { markRoomDeleted } from '../../src/lib/server/rooms';
 import { purgeRoom } from '../../src/lib/server/purge';
 import { DocStore } from '../../sync-server/doc-store';
-import { CloseCode } from '../../sync-server/protocol';
+import { CloseCode, MessageType } from '../../sync-server/protocol';
 import { ChatClient } from '../helpers/chat-client';
-import { RelayHarness, type TestAccount } from '../helpers/relay';
+import { chatMessage, RelayHarness, type TestAccount } from '../helpers/relay';
 import { waitFor } from '../helpers/wait';
 
 /** Each test waits on compaction and rollovers, which a loaded CI machine can slow several-fold. */
@@ -217,6 +221,83 @@ describe('epochs', () => {
 		await waitFor(() => a.messages().length > 0 && b.messages().length === a.messages().length, 30_000, 'same live document');
 		expect((await allMessages(roomId)).map((m) => m.text)).toEqual(texts);
 		expect(b.messages().map((m) => m.id)).toEqual(a.messages().map((m) => m.id));
+	});
+
+	it('acknowledges what it took from a socket before telling it the room moved, so a busy sender appends nothing twice', { timeout: TEST_TIMEOUT_MS }, async () => {
+		const { roomId, a, b } = await twoOnline();
+		// Both write all the time, so at every rollover some of their messages are taken but not
+		// yet committed: the relay commits and acknowledges those before it closes with 4410, or
+		// the clients would append them again into the next epoch, which already holds them.
+		let n = 0;
+		const writer = setInterval(() => {
+			for (const c of [a, b]) c.send(`busy ${n++}`);
+		}, 3);
+		try {
+			await waitFor(() => a.closeCodes.filter((c) => c === CloseCode.roomMoved).length >= 3, 60_000, 'three rollovers');
+		} finally {
+			clearInterval(writer);
+		}
+		const written = [a, b].flatMap((c) => [...c.written.keys()]);
+		await waitFor(() => [a, b].every((c) => c.connected && [...c.written.keys()].every((id) => c.acked.has(id))), 30_000, 'all acknowledged');
+		expect([...a.takenUnacknowledged]).toEqual([]);
+		expect([...b.takenUnacknowledged]).toEqual([]);
+		await waitFor(async () => (await allMessages(roomId)).length >= written.length, 30_000, 'all in the history API');
+		const ids = (await allMessages(roomId)).map((m) => m.id);
+		expect(ids.length - new Set(ids).size).toBe(0);
+		expect(ids.slice().sort()).toEqual(written.slice().sort());
+	});
+
+	it('tells a client of a closed epoch what that epoch holds when the room moves on before its carry ends', { timeout: TEST_TIMEOUT_MS }, async () => {
+		const [alice, bob] = [await h.account(), await h.account()];
+		const roomId = await h.room([alice, bob]);
+		const a = client(alice, roomId);
+		a.online();
+		await waitFor(() => a.connected, 30_000, 'alice connected');
+		// Bob's device writes a message the relay takes, but never sees the acknowledgement (its
+		// socket went away first: here it simply does not read it).
+		const bobDoc = new Y.Doc();
+		const mine = chatMessage(bob.id, 'taken, acknowledgement lost');
+		bobDoc.getArray('messages').push([mine]);
+		const url = `${h.url}/${roomId}?token=${h.token(bob, roomId)}&ext=1`;
+		const first = new WebSocket(url);
+		await new Promise((resolve) => first.once('open', resolve));
+		const update = encoding.createEncoder();
+		encoding.writeVarUint(update, MessageType.sync);
+		syncProtocol.writeUpdate(update, Y.encodeStateAsUpdate(bobDoc));
+		first.send(encoding.toUint8Array(update));
+		await waitFor(async () => (await allMessages(roomId)).some((m) => m.id === mine.id), 30_000, 'bob\'s message stored');
+		first.close();
+		// Alice's traffic seals it into history and rolls the room over.
+		await sendAll(a, Array.from({ length: 3 * LIVE_MAX + 10 }, (_, i) => `first ${i}`));
+		await waitFor(async () => (await storedLive(roomId)).epoch === 1, 30_000, 'epoch 1');
+		expect((await storedLive(roomId)).messages.some((m) => m.id === mine.id)).toBe(false);
+		// Bob comes back with his document of epoch 0; before he answers the relay's sync step 1
+		// (the carry), the room rolls over again.
+		const second = new WebSocket(url);
+		const durable = new Map<number, number>();
+		let askedForEpoch0 = false;
+		second.on('message', (data: Buffer) => {
+			const decoder = decoding.createDecoder(new Uint8Array(data));
+			const type = decoding.readVarUint(decoder);
+			if (type === MessageType.sync && decoding.readVarUint(decoder) === syncProtocol.messageYjsSyncStep1) askedForEpoch0 = true;
+			if (type !== MessageType.durable) return;
+			for (let n = decoding.readVarUint(decoder); n > 0; n--) {
+				const client = decoding.readVarUint(decoder);
+				durable.set(client, Math.max(durable.get(client) ?? 0, decoding.readVarUint(decoder)));
+			}
+		});
+		const closed = new Promise<number>((resolve) => second.once('close', resolve));
+		await new Promise((resolve) => second.once('open', resolve));
+		const step1 = encoding.createEncoder();
+		encoding.writeVarUint(step1, MessageType.sync);
+		syncProtocol.writeSyncStep1(step1, bobDoc);
+		second.send(encoding.toUint8Array(step1));
+		await waitFor(() => askedForEpoch0, 30_000, 'the relay asks for what epoch 0 lacks');
+		await sendAll(a, Array.from({ length: 3 * LIVE_MAX + 10 }, (_, i) => `second ${i}`));
+		expect(await closed).toBe(CloseCode.roomMoved);
+		// Without this, bob's client would append the message again into epoch 2 (it is in history).
+		expect(durable.get(bobDoc.clientID) ?? 0).toBe(1);
+		expect((await allMessages(roomId)).filter((m) => m.id === mine.id)).toHaveLength(1);
 	});
 
 	it('rolls an idle, worn room over before unloading it, and a stock client of the old epoch gets 4410', { timeout: TEST_TIMEOUT_MS }, async () => {
