@@ -87,6 +87,8 @@ const PERSIST_RETRY_MIN_MS = 250;
 /** Updates one commit takes from a room's queue at most (a long outage can queue many). */
 const ROOM_BATCH_MAX_WRITES = 500;
 const PERSIST_RETRY_MAX_MS = 30_000;
+/** While the live document is over its limit, a rollover waits for this many times the removals. */
+const ROLLOVER_OVER_LIMIT_FACTOR = 4;
 
 interface PendingWrite {
 	/** The current epoch's update; null when the write changes only a closed epoch. */
@@ -519,7 +521,11 @@ export class Room {
 				const updates = batch.flatMap((w) => (w.update ? [w.update] : []));
 				await this.#deps.store.append(this.id, this.#epoch, updates, mergeEffects(batch), { seal: batch[0].seal, legacy: batch[0].legacy });
 			} catch (error) {
-				if (this.#destroyed) break;
+				if (this.#destroyed) {
+					// Nothing more will be tried: whoever waits on these writes is told so.
+					for (const write of this.#queue.splice(0)) write.settle?.(error);
+					break;
+				}
 				if (error instanceof StoreConflict) {
 					this.#storeConflict(error);
 					break;
@@ -635,7 +641,18 @@ export class Room {
 					return;
 				}
 				if (this.#retiring) return;
-				if (messages.length > liveMessagesMax) {
+				// The document rolls over once removed entries' metadata has built up, checked before
+				// every step. While it is still over its limit (a backlog being sealed, or traffic
+				// faster than compaction) only at four times that: a backlog then costs one or two
+				// rollovers rather than one per step, and traffic that never lets up still rolls it over.
+				const over = messages.length > liveMessagesMax;
+				const { connected, idle } = this.#deps.rollover;
+				const removedLimit = (this.connections.size > 0 ? connected : idle) * (over ? ROLLOVER_OVER_LIMIT_FACTOR : 1);
+				if (removedMessageCount(this.doc) >= removedLimit) {
+					await this.#rollover(lease.fence);
+					return;
+				}
+				if (over) {
 					// A backlog (after an outage, or a burst) is sealed in steps, each committed on its own.
 					const count = Math.min(messages.length - compactionKeep(liveMessagesMax), COMPACTION_BATCH_MAX);
 					const from = lease.historyCount;
@@ -671,15 +688,8 @@ export class Room {
 						}
 					});
 					retryMs = COMPACTION_RETRY_MIN_MS;
+					continue;
 				}
-				// Checked after every step: under steady traffic the live document may never get back
-				// under its limit, and removed entries' metadata would grow without end.
-				const { connected, idle } = this.#deps.rollover;
-				if (removedMessageCount(this.doc) >= (this.connections.size > 0 ? connected : idle)) {
-					await this.#rollover(lease.fence);
-					return;
-				}
-				if (messages.length > liveMessagesMax) continue;
 				return;
 			} catch (error) {
 				if (error instanceof StoreConflict) return; // the room is reloading
@@ -725,7 +735,7 @@ export class Room {
 		try {
 			const lease = await this.#deps.store.acquireLease(this.id, this.#owner, this.#deps.compactionLeaseMs);
 			this.#leased = lease !== null;
-			if (lease) await this.#rollover(lease.fence);
+			if (lease && !this.#retiring && !this.#destroyed) await this.#rollover(lease.fence);
 		} catch (error) {
 			this.#deps.log.error(`[relay] room ${this.id}: rolling over before unloading failed:`, error);
 		}
@@ -736,6 +746,7 @@ export class Room {
 	 * are closed with 4410 first; the relay loads the new epoch for whoever connects next.
 	 */
 	async #rollover(fence: number): Promise<void> {
+		if (this.#retiring || this.#destroyed) return; // unloading, or already rolling over
 		this.#retiring = true;
 		const next = (async () => {
 			// What this copy took commits, and is acknowledged on the sockets still open, before
@@ -750,9 +761,9 @@ export class Room {
 				// A client of a closed epoch whose carry had not finished is told what that epoch
 				// holds, as the carry would have: it may hold messages of its own the relay took
 				// before (a restart cut the acknowledgement) that are in history by now.
-				if (conn.legacy?.asked) {
-					const closed = await this.#closedDocs.get(conn.legacy.epoch)?.catch(() => undefined);
-					if (closed && conn.identity.extensions && !conn.closed) conn.send(durableFrame(stateVectorOf(closed.doc)));
+				if (conn.legacy && conn.identity.extensions) {
+					const closed = await this.#closedDoc(conn.legacy.epoch).catch(() => undefined);
+					if (closed && !conn.closed) conn.send(durableFrame(stateVectorOf(closed.doc)));
 				}
 				conn.close(CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor');
 				this.leave(conn);
@@ -813,7 +824,10 @@ export class Room {
 		legacy.chain = legacy.chain
 			.then(async () => {
 				if (conn.closed || this.#retiring) return;
-				await step(await this.#closedDoc(legacy.epoch));
+				const closed = await this.#closedDoc(legacy.epoch);
+				// The room may have begun to roll over or unload while the epoch loaded.
+				if (conn.closed || this.#retiring) return;
+				await step(closed);
 			})
 			.catch((error: unknown) => {
 				if (error instanceof StoreConflict) return; // the room reloads; the client comes back
