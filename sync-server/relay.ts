@@ -164,11 +164,11 @@ export class Relay {
 			return;
 		}
 		const accepted = identity;
-		this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, accepted, room));
+		this.#wss.handleUpgrade(request, socket, head, (ws) => this.#accept(ws, accepted, room, socket));
 	}
 
-	#accept(ws: WebSocket, identity: ConnectionIdentity, room: Room): void {
-		const conn = new Connection(ws, identity, this.#limits);
+	#accept(ws: WebSocket, identity: ConnectionIdentity, room: Room, socket: Duplex): void {
+		const conn = new Connection(ws, identity, this.#limits, socket);
 		this.#cancelUnload(room.id);
 		ws.on('pong', () => {
 			conn.alive = true;
