@@ -537,8 +537,9 @@ export class Room {
 			}
 			retryMs = PERSIST_RETRY_MIN_MS;
 			this.#queue.splice(0, batch.length);
-			// One row per update: a batch under load holds several.
-			for (const write of batch) if (write.update) this.#storedRows += 1;
+			// A group-committed batch is stored as one row; a compaction's or carry's as one per update.
+			const stored = batch.filter((w) => w.update).length;
+			this.#storedRows += batch[0].seal || batch[0].legacy ? stored : Math.min(stored, 1);
 			const unsent = batch.filter((w) => w.update !== null && !w.forwarded);
 			if (unsent.length === 1) {
 				this.#broadcast(encodeUpdateFrame(unsent[0].update!), unsent[0].sender);
