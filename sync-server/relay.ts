@@ -21,6 +21,7 @@ import type { Logger } from './log';
 import {
 	CloseCode,
 	COMPACTION_LEASE_MS,
+	COMPACTION_STEPS_AT_ONCE,
 	COMPACTION_WRITE_CHUNK,
 	DEFAULT_RELAY_LIMITS,
 	defaultRolloverLimits,
@@ -31,6 +32,7 @@ import {
 	RELAY_PING_INTERVAL_MS,
 	ROOM_IDLE_UNLOAD_MS
 } from './protocol';
+import { Slots } from './slots';
 import { Room } from './room';
 
 const DEFAULT_LIVE_MESSAGES_MAX = 1000;
@@ -77,6 +79,7 @@ export class Relay {
 	readonly #soleInstance: boolean;
 	readonly #compactionLeaseMs: number;
 	readonly #compactionWriteChunk: number;
+	readonly #compactionSlots = new Slots(COMPACTION_STEPS_AT_ONCE);
 	readonly #limits: RelayLimits;
 	readonly #skipValidation: boolean;
 	readonly #onFrameHandled: ((durationMs: number) => void) | null;
@@ -219,6 +222,7 @@ export class Relay {
 					rollover: this.#rollover,
 					compactionLeaseMs: this.#compactionLeaseMs,
 					compactionWriteChunk: this.#compactionWriteChunk,
+					compactionSlots: this.#compactionSlots,
 					soleInstance: this.#soleInstance,
 					onIdle: (room) => this.#scheduleUnload(room),
 					onCorrupt: (room, moved) =>

@@ -45,6 +45,7 @@ import {
 } from './protocol';
 import { emptyAdmitted, validateUpdate, type Admitted, type RoomIndex } from './validate';
 import type { Logger } from './log';
+import type { Slots } from './slots';
 
 /** Where a change to the room came from, so fan-out and storage never loop. */
 type ChangeOrigin = Connection | 'bus' | 'load' | typeof RELAY_ORIGIN;
@@ -143,6 +144,8 @@ export interface RoomDeps {
 	onGone(room: Room): void;
 	/** Called when the room rolls over to a new epoch: `next` settles once the new one is stored. */
 	onRetire(room: Room, next: Promise<void>): void;
+	/** Compaction steps this relay runs at once, shared by its rooms. */
+	compactionSlots: Slots;
 	/** Benchmarks only (RelayOptions.unsafeSkipValidation). */
 	skipValidation?: boolean;
 }
@@ -620,7 +623,13 @@ export class Room {
 		const messages = this.doc.getArray<ChatMessage>(MESSAGES_KEY);
 		let retryMs = COMPACTION_RETRY_MIN_MS;
 		while (!this.#destroyed && !this.#retiring) {
+			// A step at a time per relay, however many rooms pass their limit together (rooms of
+			// one conversation's size fill up at the same pace): their steps queue instead of all
+			// contending for the event loop, the HTTP client and the database at once.
+			const release = await this.#deps.compactionSlots.acquire();
+			let failure: unknown = null;
 			try {
+				if (this.#destroyed || this.#retiring) return;
 				const leaseFrom = Date.now();
 				const lease = await store.acquireLease(this.id, owner, this.#deps.compactionLeaseMs);
 				if (!lease) {
@@ -650,6 +659,7 @@ export class Room {
 				const { connected, idle } = this.#deps.rollover;
 				const removedLimit = (this.connections.size > 0 ? connected : idle) * (over ? ROLLOVER_OVER_LIMIT_FACTOR : 1);
 				if (removedMessageCount(this.doc) >= removedLimit) {
+					release();
 					await this.#rollover(lease.fence);
 					return;
 				}
@@ -694,10 +704,13 @@ export class Room {
 				return;
 			} catch (error) {
 				if (error instanceof StoreConflict) return; // the room is reloading
-				this.#deps.log.error(`[relay] room ${this.id}: compaction failed, retrying in ${retryMs} ms:`, error);
-				await new Promise((resolve) => setTimeout(resolve, retryMs));
-				retryMs = Math.min(retryMs * 2, COMPACTION_RETRY_MAX_MS);
+				failure = error;
+			} finally {
+				release();
 			}
+			this.#deps.log.error(`[relay] room ${this.id}: compaction failed, retrying in ${retryMs} ms:`, failure);
+			await new Promise((resolve) => setTimeout(resolve, retryMs));
+			retryMs = Math.min(retryMs * 2, COMPACTION_RETRY_MAX_MS);
 		}
 	}
 
