@@ -125,6 +125,7 @@ export class DocStore {
 	 * every room are committed together (group commit): whatever arrives while one transaction
 	 * runs goes into the next, so the cost per transaction is shared by every room that wrote
 	 * meanwhile. A compaction or a carry commits alone, with the conditions of its own.
+	 * Resolves with the rows stored (a group-committed batch is one row).
 	 */
 	append(
 		roomId: string,
@@ -132,7 +133,7 @@ export class DocStore {
 		updates: Uint8Array[],
 		effects: UpdateEffects,
 		extra: { seal?: SealCommit; legacy?: LegacyCommit } = {}
-	): Promise<void> {
+	): Promise<number> {
 		if (extra.seal || extra.legacy) return this.#appendAlone(roomId, epoch, updates, effects, extra);
 		return new Promise((resolve, reject) => {
 			this.#pending.push({ roomId, epoch, updates, effects, resolve, reject });
@@ -239,7 +240,7 @@ export class DocStore {
 		updates: Uint8Array[],
 		effects: UpdateEffects,
 		extra: { seal?: SealCommit; legacy?: LegacyCommit }
-	): Promise<void> {
+	): Promise<number> {
 		await this.#db.transaction(async (tx) => {
 			const room = await lockRoom(tx, roomId);
 			if (room.epoch !== epoch) throw new StoreConflict('epoch_moved', `room ${roomId} moved to epoch ${room.epoch}`);
@@ -277,6 +278,7 @@ export class DocStore {
 				);
 			}
 		});
+		return updates.length;
 	}
 
 	/**
@@ -392,7 +394,7 @@ interface GroupedWrite {
 	epoch: number;
 	updates: Uint8Array[];
 	effects: UpdateEffects;
-	resolve(): void;
+	resolve(rows: number): void;
 	reject(error: unknown): void;
 }
 
@@ -446,7 +448,7 @@ function settle(group: GroupedWrite[], refused: Map<string, StoreConflict>): voi
 	for (const write of group) {
 		const conflict = refused.get(writeKey(write));
 		if (conflict) write.reject(conflict);
-		else write.resolve();
+		else write.resolve(write.updates.length > 0 ? 1 : 0);
 	}
 }
 

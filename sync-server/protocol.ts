@@ -69,14 +69,13 @@ export const COMPACTION_BATCH_MAX = 5000;
 /** Backoff while DynamoDB or PostgreSQL is unreachable during compaction. */
 export const COMPACTION_RETRY_MIN_MS = 250;
 export const COMPACTION_RETRY_MAX_MS = 30_000;
+/** Compaction steps one relay runs at once, across all its rooms. */
+export const COMPACTION_STEPS_AT_ONCE = 2;
 
 /**
  * Messages left in the live document after a compaction: 90% of the limit, so one compaction
  * seals a batch rather than a message per append.
  */
-/** Compaction steps one relay runs at once, across all its rooms. */
-export const COMPACTION_STEPS_AT_ONCE = 2;
-
 export function compactionKeep(liveMessagesMax: number): number {
 	return Math.max(1, Math.floor(liveMessagesMax * 0.9));
 }

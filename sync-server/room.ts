@@ -520,9 +520,10 @@ export class Room {
 		while (this.#queue.length > 0) {
 			// A snapshot: updates accepted while this batch commits wait for the next one.
 			const batch = this.#nextBatch();
+			let stored: number;
 			try {
 				const updates = batch.flatMap((w) => (w.update ? [w.update] : []));
-				await this.#deps.store.append(this.id, this.#epoch, updates, mergeEffects(batch), { seal: batch[0].seal, legacy: batch[0].legacy });
+				stored = await this.#deps.store.append(this.id, this.#epoch, updates, mergeEffects(batch), { seal: batch[0].seal, legacy: batch[0].legacy });
 			} catch (error) {
 				if (this.#destroyed) {
 					// Nothing more will be tried: whoever waits on these writes is told so.
@@ -540,9 +541,7 @@ export class Room {
 			}
 			retryMs = PERSIST_RETRY_MIN_MS;
 			this.#queue.splice(0, batch.length);
-			// A group-committed batch is stored as one row; a compaction's or carry's as one per update.
-			const stored = batch.filter((w) => w.update).length;
-			this.#storedRows += batch[0].seal || batch[0].legacy ? stored : Math.min(stored, 1);
+			this.#storedRows += stored;
 			const unsent = batch.filter((w) => w.update !== null && !w.forwarded);
 			if (unsent.length === 1) {
 				this.#broadcast(encodeUpdateFrame(unsent[0].update!), unsent[0].sender);
@@ -775,9 +774,10 @@ export class Room {
 				// A client of a closed epoch whose carry had not finished is told what that epoch
 				// holds, as the carry would have: it may hold messages of its own the relay took
 				// before (a restart cut the acknowledgement) that are in history by now.
-				if (conn.legacy && conn.identity.extensions) {
-					const closed = await this.#closedDoc(conn.legacy.epoch).catch(() => undefined);
-					if (closed && !conn.closed) conn.send(durableFrame(stateVectorOf(closed.doc)));
+				const closed = conn.legacy ? await this.#closedDoc(conn.legacy.epoch).catch(() => null) : null;
+				if (closed && !conn.closed) {
+					this.#moveLegacy(conn, closed);
+					continue;
 				}
 				conn.close(CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor');
 				this.leave(conn);
@@ -872,10 +872,7 @@ export class Room {
 		}
 		this.#carryStep(conn, async (closed) => {
 			const finish = (): void => {
-				if (!conn.legacy?.asked || conn.closed) return;
-				if (conn.identity.extensions) conn.send(durableFrame(stateVectorOf(closed.doc)));
-				conn.close(CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor');
-				this.leave(conn);
+				if (conn.legacy?.asked && !conn.closed) this.#moveLegacy(conn, closed);
 			};
 			const admitted = emptyAdmitted();
 			const rejection = validateUpdate(closed.doc, closed.index, conn.userId, update, Date.now(), admitted);
@@ -921,6 +918,13 @@ export class Room {
 			});
 			finish();
 		});
+	}
+
+	/** A closed-epoch client is told what that epoch holds (with the extensions), then to move (4410). */
+	#moveLegacy(conn: Connection, closed: ClosedEpochDoc): void {
+		if (conn.identity.extensions) conn.send(durableFrame(stateVectorOf(closed.doc)));
+		conn.close(CloseCode.roomMoved, 'the room moved to a new document; fetch a new descriptor');
+		this.leave(conn);
 	}
 
 	/** Appends a closed-epoch client's new messages (those the room lacks) and read marker. */
