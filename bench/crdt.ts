@@ -15,6 +15,7 @@ import * as Y from 'yjs';
 import { ulid } from 'ulid';
 import type { ChatMessage } from '../src/lib/shared/schema';
 import { prng } from '../tests/helpers/prng';
+import { chatText } from './lib/chat-text';
 
 const MESSAGES = Number(process.env.CRDT_MESSAGES ?? 10_000);
 const AUTHORS = 8;
@@ -24,13 +25,7 @@ const LOADS = 3;
 type Message = ChatMessage;
 
 const random = prng(42);
-const WORDS = 'the a tunnel train offline message sync room later tomorrow yes no maybe tent snacks nine road coffee'.split(' ');
-function text(): string {
-	const words: string[] = [];
-	const target = 20 + Math.floor(random() * 180);
-	while (words.join(' ').length < target) words.push(WORDS[Math.floor(random() * WORDS.length)]);
-	return words.join(' ');
-}
+const text = (): string => chatText(random);
 
 function log(): Message[] {
 	const messages: Message[] = [];

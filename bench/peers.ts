@@ -461,10 +461,10 @@ function joinRow(messages: number, seedMs: number, joins: JoinResult[]): ColdJoi
 }
 
 /**
- * Under `npm run bench` (BENCH_RUN_STARTED set by bench/run.ts): the CRDT (scenario 5) and browser
- * (scenario 6) results written earlier in the same run, for latest.md.
+ * Under `npm run bench` (BENCH_RUN_STARTED set by bench/run.ts): the CRDT (scenario 5), history
+ * layout and browser (scenario 6) results written earlier in the same run, for latest.md.
  */
-async function sameRunExtras(dir: string): Promise<{ crdt?: any; browser?: any }> {
+async function sameRunExtras(dir: string): Promise<{ crdt?: any; browser?: any; history?: any }> {
 	const since = Number(process.env.BENCH_RUN_STARTED ?? NaN);
 	if (!Number.isFinite(since)) return {};
 	const newest = async (prefix: string): Promise<any> => {
@@ -475,7 +475,7 @@ async function sameRunExtras(dir: string): Promise<{ crdt?: any; browser?: any }
 		}
 		return undefined;
 	};
-	return { crdt: await newest('crdt-'), browser: await newest('browser-') };
+	return { crdt: await newest('crdt-'), browser: await newest('browser-'), history: await newest('history-') };
 }
 
 const errors: string[] = [];

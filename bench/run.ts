@@ -4,7 +4,7 @@
  * under bench/results/; the peer comparison also writes bench/results/latest.md. Loopback only.
  *
  *   npm run bench                 all of them (about 13 minutes on the project's 2-core machine; held to 14.5)
- *   npm run bench -- peers        only the named ones (validation, foundation, offline, crdt, browser, peers)
+ *   npm run bench -- peers        only the named ones (validation, foundation, offline, crdt, history, browser, peers)
  *   npm run bench -- --quick      shorter peer runs (passed on to bench/peers.ts)
  *
  * Everything ends by itself: each benchmark runs in its own process group with a time limit, and
@@ -12,7 +12,8 @@
  * this process is interrupted.
  *
  * peers (bench/peers.ts) compares our relay with @y/websocket-server, Hocuspocus and bare `ws`
- * (scenarios 1–4 of issue 6); browser (bench/browser.ts) is scenario 6, crdt (bench/crdt.ts) 5.
+ * (scenarios 1–4 of issue 6); browser (bench/browser.ts) is scenario 6, crdt (bench/crdt.ts) 5;
+ * history (bench/history.ts) is compaction's DynamoDB layout against one message per item.
  * Run one peer scenario alone with `npx tsx bench/peers.ts --scenario 1`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 /**
  * Time limits: about twice each one's usual time on the project's 2-core machine (validation ~30 s,
- * foundation ~75 s, offline ~60 s, crdt ~55 s, browser ~40 s, peers ~8.5 min), and the whole run is
+ * foundation ~75 s, offline ~60 s, crdt ~55 s, history ~20 s, browser ~40 s, peers ~8.5 min), and the whole run is
  * held to RUN_LIMIT_MINUTES: a benchmark's limit is cut to what is left of it.
  */
 const BENCHMARKS: Record<string, { script: string; limitMinutes: number }> = {
@@ -29,6 +30,7 @@ const BENCHMARKS: Record<string, { script: string; limitMinutes: number }> = {
 	foundation: { script: 'bench/foundation.ts', limitMinutes: 2.5 },
 	offline: { script: 'bench/offline.ts', limitMinutes: 2 },
 	crdt: { script: 'bench/crdt.ts', limitMinutes: 2 },
+	history: { script: 'bench/history.ts', limitMinutes: 1 },
 	browser: { script: 'bench/browser.ts', limitMinutes: 2 },
 	peers: { script: 'bench/peers.ts', limitMinutes: 11 }
 };

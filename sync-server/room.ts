@@ -667,7 +667,7 @@ export class Room {
 					const count = Math.min(messages.length - compactionKeep(liveMessagesMax), COMPACTION_BATCH_MAX);
 					const from = lease.historyCount;
 					const entries = sealedEntries(this.doc, count, from);
-					if (!(await this.#writeSealed(entries, lease.fence, leaseFrom))) continue;
+					if (!(await this.#writeSealed(entries, from, lease.fence, leaseFrom))) continue;
 					if (this.#destroyed || this.#retiring) return;
 					const ids = leadingIds(this.doc, count);
 					// An offline client's message can land among the oldest while the write was under
@@ -719,7 +719,7 @@ export class Room {
 	 * keys, so it is abandoned first. The lease is renewed before every chunk after the first.
 	 * False: the lease changed hands meanwhile (the step is planned again).
 	 */
-	async #writeSealed(entries: HistoryEntry[], fence: number, leaseFrom: number): Promise<boolean> {
+	async #writeSealed(entries: HistoryEntry[], from: number, fence: number, leaseFrom: number): Promise<boolean> {
 		const { store, history, compactionLeaseMs, compactionWriteChunk: writeChunk } = this.#deps;
 		for (let at = 0; at < entries.length; at += writeChunk) {
 			if (at > 0) {
@@ -732,7 +732,7 @@ export class Room {
 			// Taking or renewing the lease took the write's whole share: not a request sent late.
 			if (budget <= 0) throw new Error('the compaction lease ran short before the write could start');
 			const chunk = entries.slice(at, at + writeChunk);
-			await history.putEntries(this.id, chunk, { signal: AbortSignal.timeout(budget) });
+			await history.putEntries(this.id, chunk, { signal: AbortSignal.timeout(budget), step: from });
 		}
 		return true;
 	}

@@ -176,7 +176,7 @@ export function printTables(r: PeerResults): void {
 }
 
 /** latest.md: the tables and ratios, with machine, date and how to reproduce; scenarios 5 and 6 when the same run made them. */
-export function renderMarkdown(r: PeerResults, extras: { crdt?: any; browser?: any } = {}): string {
+export function renderMarkdown(r: PeerResults, extras: { crdt?: any; browser?: any; history?: any } = {}): string {
 	const lines = [
 		`Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine.cpu} (loopback), Node ${r.machine.node}, load average ${r.machine.loadAvgBefore} before → ${r.machine.loadAvgAfter} after${r.options.quick ? ', --quick run' : ''}. ` +
 			'Reproduce: `npm run bench` (everything, ends by itself), or `npx tsx bench/peers.ts [--scenario 1,2,3,4] [--servers ours,y-websocket,hocuspocus,ws]`; raw numbers in `bench/results/*.json`.',
@@ -200,6 +200,21 @@ export function renderMarkdown(r: PeerResults, extras: { crdt?: any; browser?: a
 			`| encoded size | ${n(c.yjs.bytes / 1024, 0)} KiB | ${n(c.automerge.bytes / 1024, 0)} KiB | ${ratio(c.automerge.bytes, c.yjs.bytes)} |`,
 			`| load | ${n(c.yjs.loadMs, 1)} ms | ${n(c.automerge.loadMs, 0)} ms | ${ratio(c.automerge.loadMs, c.yjs.loadMs)} |`,
 			`| append one message | ${n(c.yjs.appendMs, 3)} ms | ${n(c.automerge.appendMs, 2)} ms | ${ratio(c.automerge.appendMs, c.yjs.appendMs)} |`,
+			''
+		);
+	}
+	const h = extras.history;
+	if (h) {
+		const [ours, single] = [h.runs.shipped, h.runs.single];
+		const w = h.workload;
+		lines.push(
+			`**Compaction into DynamoDB: ${n(w.steps * w.stepMessages, 0)} messages sealed in steps of ${w.stepMessages} over ${w.rooms} rooms, then ${w.pages} pages of ${w.pageSize}** (\`bench/history.ts\`, embedded dynalite, best of ${w.rounds})`,
+			'',
+			`| measure | runs of ${h.itemMessages} per item (shipped) | one message per item | one per item ÷ shipped |`,
+			'|---|---|---|---|',
+			`| seal: process CPU per sealed message | ${n(h.perSealedMessageUs.shipped, 1)} µs | ${n(h.perSealedMessageUs.single, 1)} µs | ${ratio(h.perSealedMessageUs.single, h.perSealedMessageUs.shipped)} |`,
+			`| seal: event loop busy | ${n(ours.sealLoopBusyMs, 0)} ms | ${n(single.sealLoopBusyMs, 0)} ms | ${ratio(single.sealLoopBusyMs, ours.sealLoopBusyMs)} |`,
+			`| read: process CPU for the pages | ${n(ours.readCpuMs, 0)} ms | ${n(single.readCpuMs, 0)} ms | ${ratio(single.readCpuMs, ours.readCpuMs)} |`,
 			''
 		);
 	}

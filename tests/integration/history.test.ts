@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HistoryEntry } from '../../src/lib/server/history/history-store';
-import { DynamoHistoryStore } from '../../src/lib/server/history/dynamo-history';
+import { historyKey, type HistoryEntry } from '../../src/lib/server/history/history-store';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoHistoryStore, EMBEDDED_CREDENTIALS } from '../../src/lib/server/history/dynamo-history';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from '../../src/lib/server/history/embedded-dynamo';
 import { describeHistoryConformance } from '../conformance/history.conformance';
 
@@ -13,7 +15,7 @@ const TABLE = 'chat_history_test';
 
 function entry(index: number): HistoryEntry {
 	return {
-		key: String(index).padStart(8, '0'),
+		key: historyKey(index),
 		message: { id: ulid(), author: 'user-1', ts: index, kind: 'text', text: `message ${index}` }
 	};
 }
@@ -36,6 +38,69 @@ describe('DynamoHistoryStore on embedded dynalite', () => {
 		const store = new DynamoHistoryStore({ endpoint: dynamo.endpoint, region: REGION, table: TABLE });
 		await store.ensureTable();
 		return store;
+	});
+
+	describe('stored form', () => {
+		function open(itemBytesMax?: number): DynamoHistoryStore {
+			return new DynamoHistoryStore({ endpoint: dynamo.endpoint, region: REGION, table: TABLE, itemBytesMax });
+		}
+
+		function texts(entries: HistoryEntry[]): string[] {
+			return entries.map((e) => e.message.text);
+		}
+
+		it('keeps several messages to an item, and a message to an item when a run is too large', async () => {
+			const [runs, singles] = [open(), open(200)];
+			const [roomA, roomB] = [`runs-${ulid()}`, `singles-${ulid()}`];
+			try {
+				const entries = Array.from({ length: 40 }, (_, i) => entry(i));
+				await runs.putEntries(roomA, entries);
+				await singles.putEntries(roomB, entries);
+				// Positions 0–31 and 32–39 are two items; above the budget, one per message.
+				expect(await runs.purgeBatch(roomA, 100)).toBe(2);
+				expect(await singles.purgeBatch(roomB, 100)).toBe(40);
+			} finally {
+				await Promise.all([runs.close(), singles.close()]);
+			}
+		});
+
+		it('reads a run written over single items, and single items over a run, as the later write', async () => {
+			const [runs, singles] = [open(), open(200)];
+			const roomId = `mixed-${ulid()}`;
+			try {
+				const relabel = (label: string) => Array.from({ length: 40 }, (_, i) => ({ ...entry(i), message: { ...entry(i).message, text: `${label} ${i}` } }));
+				await singles.putEntries(roomId, relabel('single'));
+				await runs.putEntries(roomId, relabel('run'));
+				expect(texts((await runs.pageBefore(roomId, null, 100)).entries)).toEqual(texts(relabel('run')));
+				await singles.putEntries(roomId, relabel('again'));
+				expect(texts((await runs.pageBefore(roomId, null, 100)).entries)).toEqual(texts(relabel('again')));
+				expect(texts((await runs.pageBefore(roomId, historyKey(20), 5)).entries)).toEqual(texts(relabel('again').slice(15, 20)));
+			} finally {
+				await Promise.all([runs.close(), singles.close()]);
+			}
+		});
+
+		it('reads items of the earlier one-message form beside runs', async () => {
+			const store = open();
+			const client = DynamoDBDocumentClient.from(
+				new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: EMBEDDED_CREDENTIALS })
+			);
+			const roomId = `earlier-${ulid()}`;
+			try {
+				const earlier = Array.from({ length: 5 }, (_, i) => entry(i));
+				for (const { key, message } of earlier) {
+					await client.send(new PutCommand({ TableName: TABLE, Item: { room_id: roomId, k: key, m: message } }));
+				}
+				const later = Array.from({ length: 40 }, (_, i) => entry(5 + i));
+				await store.putEntries(roomId, later);
+				const page = await store.pageBefore(roomId, null, 100);
+				expect(page.entries).toEqual([...earlier, ...later]);
+				expect((await store.pageBefore(roomId, historyKey(7), 4)).entries).toEqual([...earlier.slice(3), ...later.slice(0, 2)]);
+			} finally {
+				client.destroy();
+				await store.close();
+			}
+		});
 	});
 
 	describe('table setup', () => {

@@ -52,7 +52,7 @@ describe('background threads', () => {
 			expect(after.get(process.pid)).toBe(before.get(process.pid));
 			const history = new DynamoHistoryStore({ endpoint: dynamo.endpoint, region: 'local', table: 'thread-test' });
 			await history.ensureTable();
-			const entry = { key: '0000000000', message: { id: '01J00000000000000000000000', author: 'u1', ts: 1, kind: 'text' as const, text: 'hello' } };
+			const entry = { key: '000000000000', message: { id: '01J00000000000000000000000', author: 'u1', ts: 1, kind: 'text' as const, text: 'hello' } };
 			await history.putEntries('r1', [entry]);
 			expect((await history.pageBefore('r1', null, 10)).entries.map((e) => e.message.text)).toEqual(['hello']);
 			await history.close();

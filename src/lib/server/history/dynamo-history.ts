@@ -1,8 +1,22 @@
 /**
  * Compacted room history in DynamoDB (or the embedded dynalite, which speaks the same API).
- * One item per message: partition key `room_id`, sort key `k` (the order-preserving key), the
- * message itself as the map `m`. Reads are strongly consistent, because the relay removes
- * messages from the live document right after sealing them here and a reader must then find them.
+ * One item per run of up to HISTORY_ITEM_MESSAGES consecutive messages: partition key `room_id`,
+ * sort key `k` (the history key of the run's first position), the run itself as the JSON string
+ * `b` (`[{m, e?, d?}, …]`, one element per position). A compaction step of a hundred messages is
+ * then a handful of items in one request, where one item per message cost a request per 25
+ * messages and the marshalling of every field. Items of the earlier form (one message as the map
+ * `m`) are still read. Reads are strongly consistent, because the relay removes messages from the
+ * live document right after sealing them here and a reader must then find them.
+ *
+ * Runs are cut at every multiple of HISTORY_ITEM_MESSAGES, at gaps in the positions written and
+ * at the first position of each call, so a write redone from the same position puts the same keys
+ * again; a run whose JSON would pass HISTORY_ITEM_BYTES_MAX is stored one message per item. Each
+ * item records the compaction step it was written for (`w`, the history position that step began
+ * at). Where items overlap (a redo that ended sooner than an attempt before it, after a crash; a
+ * run over single items), a position is read from the item of the latest step, and within one
+ * step from the item that starts earliest (which was written over the others' first key).
+ * Positions below the room's watermark are then those the committed step wrote. See
+ * docs/protocol.md ("History, compaction and epochs").
  */
 import {
 	CreateTableCommand,
@@ -19,8 +33,12 @@ import {
 	type QueryCommandInput
 } from '@aws-sdk/lib-dynamodb';
 import { checkEdit, checkMessage, type ChatMessage, type MessageDeletion, type MessageEdit } from '../../shared/schema';
-import type { HistoryEntry, HistoryPage, HistoryStore } from './history-store';
+import { historyKey, historyPosition, type HistoryEntry, type HistoryPage, type HistoryStore } from './history-store';
 
+/** Consecutive messages one item holds at most; runs are cut at its multiples. */
+export const HISTORY_ITEM_MESSAGES = 32;
+/** A run's JSON above this is stored a message per item (DynamoDB's item limit is 400 KB). */
+export const HISTORY_ITEM_BYTES_MAX = 300_000;
 /** BatchWriteItem accepts at most 25 requests per call (DynamoDB API reference). */
 export const BATCH_WRITE_MAX_ITEMS = 25;
 /** Calls per chunk before unprocessed items are reported as a failure. */
@@ -58,6 +76,15 @@ export interface DynamoHistoryOptions {
 	credentials?: DynamoCredentials;
 	/** The SDK's attempts per request (its default: 3). Callers with their own backoff may lower it. */
 	maxAttempts?: number;
+	/** A run's JSON above this many bytes is stored a message per item (default HISTORY_ITEM_BYTES_MAX). */
+	itemBytesMax?: number;
+}
+
+export interface PutOptions {
+	/** Once it aborts, no further request is sent and the one in flight is abandoned (it rejects). */
+	signal?: AbortSignal;
+	/** The history position the compaction step began at (default: the first position written). */
+	step?: number;
 }
 
 type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
@@ -66,12 +93,14 @@ type Key = NonNullable<QueryCommandInput['ExclusiveStartKey']>;
 export class DynamoHistoryStore implements HistoryStore {
 	readonly kind = 'dynamodb' as const;
 	readonly table: string;
+	private readonly itemBytesMax: number;
 	private readonly client: DynamoDBClient;
 	private readonly documents: DynamoDBDocumentClient;
 	private closed = false;
 
 	constructor(options: DynamoHistoryOptions) {
 		this.table = options.table;
+		this.itemBytesMax = options.itemBytesMax ?? HISTORY_ITEM_BYTES_MAX;
 		this.client = new DynamoDBClient({
 			endpoint: options.endpoint,
 			region: options.region,
@@ -109,20 +138,30 @@ export class DynamoHistoryStore implements HistoryStore {
 		await this.waitUntilActive();
 	}
 
-	async putEntries(roomId: string, entries: HistoryEntry[], options: { signal?: AbortSignal } = {}): Promise<void> {
+	async putEntries(roomId: string, entries: HistoryEntry[], options: PutOptions = {}): Promise<void> {
 		this.assertOpen();
-		// BatchWriteItem rejects a request naming one key twice; the last entry for a key wins.
-		const byKey = new Map<string, Record<string, unknown>>();
+		// One key written twice in a call: the last entry for it wins.
+		const byPosition = new Map<number, HistoryEntry>();
 		for (const entry of entries) {
-			requireKey(entry.key);
+			const position = historyPosition(entry.key);
 			const problem = checkStoredMessage(entry.message, entry.deletion !== undefined);
 			if (problem !== null) throw new Error(`history entry ${roomId}/${entry.key}: ${problem}`);
-			const item: Record<string, unknown> = { room_id: roomId, k: entry.key, m: entry.message };
-			if (entry.edit) item.e = entry.edit;
-			if (entry.deletion) item.d = entry.deletion;
-			byKey.set(entry.key, item);
+			byPosition.set(position, entry);
 		}
-		const requests: WriteRequest[] = [...byKey.values()].map((Item) => ({ PutRequest: { Item } }));
+		if (byPosition.size === 0) return;
+		const step = options.step ?? Math.min(...byPosition.keys());
+		if (!Number.isSafeInteger(step) || step < 0) throw new RangeError(`not a compaction step: ${step}`);
+		const requests: WriteRequest[] = [];
+		for (const run of runsOf(byPosition)) {
+			const body = JSON.stringify(run.map(storedForm));
+			if (Buffer.byteLength(body) <= this.itemBytesMax) {
+				requests.push({ PutRequest: { Item: { room_id: roomId, k: run[0].key, w: step, b: body } } });
+			} else {
+				for (const entry of run) {
+					requests.push({ PutRequest: { Item: { room_id: roomId, k: entry.key, w: step, b: JSON.stringify([storedForm(entry)]) } } });
+				}
+			}
+		}
 		await this.batchWrite(requests, options.signal);
 	}
 
@@ -131,13 +170,45 @@ export class DynamoHistoryStore implements HistoryStore {
 		requireLimit(limit);
 		// No key sorts before the empty string, and DynamoDB rejects it as a key value.
 		if (beforeKey === '') return { entries: [], nextBeforeKey: null };
-		const items = await this.queryNewestFirst(roomId, beforeKey, limit, false);
-		const entries = items.map((item) => toEntry(roomId, item)).reverse();
-		if (entries.length < limit) return { entries, nextBeforeKey: null };
-		const oldestKey = entries[0].key;
-		// A full page may have been the last: one key-only item tells, so null means "first message".
-		const older = await this.queryNewestFirst(roomId, oldestKey, 1, true);
-		return { entries, nextBeforeKey: older.length > 0 ? oldestKey : null };
+		const end = beforeKey === null ? Infinity : historyPosition(beforeKey);
+		// Newest item first; one read later starts earlier, so it wins unless its step is older.
+		const found = new Map<number, { entry: HistoryEntry; step: number }>();
+		let start: Key | undefined;
+		let itemsWanted = Math.ceil(limit / HISTORY_ITEM_MESSAGES) + 1;
+		for (;;) {
+			const page = await this.documents.send(
+				new QueryCommand({
+					TableName: this.table,
+					KeyConditionExpression: beforeKey === null ? '#r = :r' : '#r = :r AND #k < :before',
+					ExpressionAttributeNames: beforeKey === null ? ROOM_NAME : ROOM_AND_KEY_NAMES,
+					ExpressionAttributeValues: beforeKey === null ? { ':r': roomId } : { ':r': roomId, ':before': beforeKey },
+					ScanIndexForward: false,
+					Limit: itemsWanted,
+					ConsistentRead: true,
+					ExclusiveStartKey: start
+				})
+			);
+			let lowestStart = Infinity;
+			for (const item of page.Items ?? []) {
+				const { step, entries } = readItem(roomId, item);
+				lowestStart = historyPosition(entries[0].key);
+				entries.forEach((entry, i) => {
+					const position = lowestStart + i;
+					if (position >= end) return;
+					const held = found.get(position);
+					if (held === undefined || step >= held.step) found.set(position, { entry, step });
+				});
+			}
+			start = page.LastEvaluatedKey;
+			if (start === undefined) break;
+			// Settled once `limit` positions are found and no older item can reach the oldest of them.
+			if (found.size > limit && lowestStart + HISTORY_ITEM_MESSAGES <= newestPositions(found, limit).at(-1)!) break;
+			// Items smaller than runs (large messages, or the earlier form): read more per request.
+			itemsWanted = limit + 1;
+		}
+		const positions = newestPositions(found, limit).reverse();
+		const entries = positions.map((position) => found.get(position)!.entry);
+		return { entries, nextBeforeKey: found.size > limit ? entries[0].key : null };
 	}
 
 	async purgeBatch(roomId: string, limit: number): Promise<number> {
@@ -201,38 +272,6 @@ export class DynamoHistoryStore implements HistoryStore {
 		}
 	}
 
-	/** Up to `limit` items with key < beforeKey (all keys when null), newest first. */
-	private async queryNewestFirst(
-		roomId: string,
-		beforeKey: string | null,
-		limit: number,
-		keysOnly: boolean
-	): Promise<Record<string, unknown>[]> {
-		const items: Record<string, unknown>[] = [];
-		const namesKey = beforeKey !== null || keysOnly;
-		let start: Key | undefined;
-		do {
-			// A page stops at 1 MB even below Limit, so keep going until the limit is met.
-			const page = await this.documents.send(
-				new QueryCommand({
-					TableName: this.table,
-					KeyConditionExpression: beforeKey === null ? '#r = :r' : '#r = :r AND #k < :before',
-					ExpressionAttributeNames: namesKey ? ROOM_AND_KEY_NAMES : ROOM_NAME,
-					ExpressionAttributeValues:
-						beforeKey === null ? { ':r': roomId } : { ':r': roomId, ':before': beforeKey },
-					ProjectionExpression: keysOnly ? '#k' : undefined,
-					ScanIndexForward: false,
-					Limit: limit - items.length,
-					ConsistentRead: true,
-					ExclusiveStartKey: start
-				})
-			);
-			items.push(...(page.Items ?? []));
-			start = page.LastEvaluatedKey;
-		} while (start !== undefined && items.length < limit);
-		return items;
-	}
-
 	/** Writes in chunks of 25, retrying what DynamoDB left unprocessed (throttling) with backoff. */
 	private async batchWrite(requests: WriteRequest[], signal?: AbortSignal): Promise<void> {
 		for (let offset = 0; offset < requests.length; offset += BATCH_WRITE_MAX_ITEMS) {
@@ -261,10 +300,6 @@ export class DynamoHistoryStore implements HistoryStore {
 	}
 }
 
-function requireKey(key: unknown): asserts key is string {
-	if (typeof key !== 'string' || key.length === 0) throw new RangeError('history key must be a non-empty string');
-}
-
 function requireLimit(limit: number): void {
 	if (!Number.isSafeInteger(limit) || limit <= 0) {
 		throw new RangeError(`limit must be a positive integer, got ${limit}`);
@@ -277,12 +312,65 @@ function readKey(roomId: string, item: Record<string, unknown>): string {
 	return key;
 }
 
-/** Stored items are checked on the way out too: a corrupt item is named, never passed on. */
-function toEntry(roomId: string, item: Record<string, unknown>): HistoryEntry {
+/** Positions sorted by key, cut into runs at multiples of HISTORY_ITEM_MESSAGES and at gaps. */
+function runsOf(byPosition: Map<number, HistoryEntry>): HistoryEntry[][] {
+	const runs: HistoryEntry[][] = [];
+	let previous = -1;
+	for (const position of [...byPosition.keys()].sort((a, b) => a - b)) {
+		const entry = byPosition.get(position)!;
+		if (runs.length > 0 && position === previous + 1 && position % HISTORY_ITEM_MESSAGES !== 0) runs.at(-1)!.push(entry);
+		else runs.push([entry]);
+		previous = position;
+	}
+	return runs;
+}
+
+function storedForm({ message, edit, deletion }: HistoryEntry): StoredEntry {
+	return { m: message, ...(edit ? { e: edit } : {}), ...(deletion ? { d: deletion } : {}) };
+}
+
+interface StoredEntry {
+	m: unknown;
+	e?: unknown;
+	d?: unknown;
+}
+
+/** The `count` highest positions found, highest first. */
+function newestPositions(found: Map<number, unknown>, count: number): number[] {
+	return [...found.keys()].sort((a, b) => b - a).slice(0, count);
+}
+
+/**
+ * An item's entries and the step it was written for (-1 for the earlier one-message form: any
+ * later write wins over it). Stored items are checked on the way out too: a corrupt item is
+ * named, never passed on.
+ */
+function readItem(roomId: string, item: Record<string, unknown>): { step: number; entries: HistoryEntry[] } {
 	const key = readKey(roomId, item);
-	const message: unknown = item.m;
-	const deletion = item.d as MessageDeletion | undefined;
-	const edit = item.e as MessageEdit | undefined;
+	const first = historyPosition(key);
+	let stored: StoredEntry[];
+	if (typeof item.b === 'string') {
+		let parsed: unknown;
+		try {
+			parsed = JSON.parse(item.b);
+		} catch {
+			throw new Error(`history item ${roomId}/${key} is not JSON`);
+		}
+		if (!Array.isArray(parsed) || parsed.length === 0 || parsed.length > HISTORY_ITEM_MESSAGES) {
+			throw new Error(`history item ${roomId}/${key} holds no run of messages`);
+		}
+		stored = parsed as StoredEntry[];
+	} else {
+		stored = [{ m: item.m, e: item.e, d: item.d }];
+	}
+	const step = typeof item.w === 'number' ? item.w : -1;
+	return { step, entries: stored.map((s, i) => toEntry(roomId, historyKey(first + i), s)) };
+}
+
+function toEntry(roomId: string, key: string, stored: StoredEntry): HistoryEntry {
+	const message: unknown = stored?.m;
+	const deletion = stored?.d as MessageDeletion | undefined;
+	const edit = stored?.e as MessageEdit | undefined;
 	const problem = checkStoredMessage(message, deletion !== undefined);
 	if (problem !== null) throw new Error(`history item ${roomId}/${key} is not a valid message: ${problem}`);
 	if (edit !== undefined && checkEdit(edit, NO_CLOCK_CHECK) !== null) throw new Error(`history item ${roomId}/${key} has a bad edit`);

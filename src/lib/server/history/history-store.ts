@@ -1,11 +1,12 @@
 /**
- * Compacted room history (DynamoDB: partition key the room id, sort key an order-preserving key).
- * Writes are idempotent: putting the same (roomId, key) twice stores one item.
+ * Compacted room history (DynamoDB: partition key the room id; each entry at a position of the
+ * room's order, named by its history key). Writes are idempotent: putting an entry at a key again
+ * stores it once.
  */
 import type { ChatMessage, MessageDeletion, MessageEdit } from '$lib/shared/schema';
 
 export interface HistoryEntry {
-	/** Order-preserving key within the room; lexicographic order is the room's order. */
+	/** historyKey(position): lexicographic order is the room's order. */
 	key: string;
 	message: ChatMessage;
 	/** The message's last edit when it was sealed. */
@@ -40,12 +41,14 @@ export interface HistoryStore {
 	readonly kind: 'dynamodb';
 	/**
 	 * Stores entries idempotently; resolves once every entry is durably written. Once `signal`
-	 * aborts, no further request is sent and the one in flight is abandoned (it rejects).
+	 * aborts, no further request is sent and the one in flight is abandoned (it rejects). `step`:
+	 * the history position the compaction step writing them began at (default: the first position
+	 * written); where writes overlap, a later step's entries are the ones read.
 	 */
-	putEntries(roomId: string, entries: HistoryEntry[], options?: { signal?: AbortSignal }): Promise<void>;
+	putEntries(roomId: string, entries: HistoryEntry[], options?: { signal?: AbortSignal; step?: number }): Promise<void>;
 	/** Up to `limit` entries with key < beforeKey (or the newest when null), oldest first. */
 	pageBefore(roomId: string, beforeKey: string | null, limit: number): Promise<HistoryPage>;
-	/** Deletes up to `limit` entries of the room; returns how many were deleted (0 when empty). */
+	/** Deletes up to `limit` stored items of the room (each holds one or more entries); returns how many (0 when empty). */
 	purgeBatch(roomId: string, limit: number): Promise<number>;
 	/** Answers when the backing service is reachable. */
 	ping(): Promise<void>;
