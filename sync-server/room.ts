@@ -25,7 +25,7 @@ import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import type { Bus } from '../src/lib/server/bus/bus';
 import { publishControl } from '../src/lib/server/bus/control';
-import type { HistoryEntry, HistoryStore } from '../src/lib/server/history/history-store';
+import { HISTORY_ITEM_MESSAGES, type HistoryEntry, type HistoryStore } from '../src/lib/server/history/history-store';
 import type { RoomPreview } from '../src/lib/shared/api-types';
 import { DELETIONS_KEY, EDITS_KEY, MESSAGES_KEY, PER_USER_KEYS, READS_KEY, type ChatMessage } from '../src/lib/shared/schema';
 import type { Connection } from './connection';
@@ -184,6 +184,8 @@ export class Room {
 	 * copy (one a rollover or reload replaced) can never seal alongside its successor.
 	 */
 	readonly #owner: string;
+	/** Compaction writes this copy of the room has started: the last part of each one's order. */
+	#writeAttempts = 0;
 	/** Whether this copy took the lease (then it hands it back when it is destroyed). */
 	#leased = false;
 	/** Another copy held the lease: try again later, in case that copy unloaded or vanished. */
@@ -717,11 +719,15 @@ export class Room {
 	 * Writes a compaction step's entries to DynamoDB, each chunk well inside the lease: a write
 	 * still in flight when the lease lapses could land after the next holder's writes to the same
 	 * keys, so it is abandoned first. The lease is renewed before every chunk after the first.
-	 * False: the lease changed hands meanwhile (the step is planned again).
+	 * Every attempt writes in an order of its own (its step, fence and a number this copy of the
+	 * room raises per attempt), so whichever of two attempts' writes lands last, the later attempt's
+	 * entries are the ones read. Chunks end at multiples of HISTORY_ITEM_MESSAGES, where the store
+	 * cuts its runs anyway. False: the lease changed hands meanwhile (the step is planned again).
 	 */
 	async #writeSealed(entries: HistoryEntry[], from: number, fence: number, leaseFrom: number): Promise<boolean> {
 		const { store, history, compactionLeaseMs, compactionWriteChunk: writeChunk } = this.#deps;
-		for (let at = 0; at < entries.length; at += writeChunk) {
+		const order = { step: from, fence, attempt: ++this.#writeAttempts };
+		for (let at = 0; at < entries.length; ) {
 			if (at > 0) {
 				leaseFrom = Date.now();
 				const renewed = await store.acquireLease(this.id, this.#owner, compactionLeaseMs);
@@ -731,8 +737,11 @@ export class Room {
 			const budget = Math.floor(leaseFrom + compactionLeaseMs * COMPACTION_WRITE_SHARE - Date.now());
 			// Taking or renewing the lease took the write's whole share: not a request sent late.
 			if (budget <= 0) throw new Error('the compaction lease ran short before the write could start');
-			const chunk = entries.slice(at, at + writeChunk);
-			await history.putEntries(this.id, chunk, { signal: AbortSignal.timeout(budget), step: from });
+			const chunkEnd = from + at + writeChunk;
+			const aligned = chunkEnd - (chunkEnd % HISTORY_ITEM_MESSAGES);
+			const end = (aligned > from + at ? aligned : chunkEnd) - from;
+			await history.putEntries(this.id, entries.slice(at, end), { signal: AbortSignal.timeout(budget), order });
+			at = end;
 		}
 		return true;
 	}

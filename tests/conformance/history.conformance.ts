@@ -35,14 +35,18 @@ function makeEntries(count: number, label = 'message', from = 0): HistoryEntry[]
 	});
 }
 
-/** Pages back from the newest entry to the first, returning every entry oldest first. */
+/**
+ * Pages back from the newest entry (or from the watermark `end`, as the relay's readers do) to
+ * the first, returning every entry oldest first.
+ */
 async function readAllBackwards(
 	store: HistoryStore,
 	roomId: string,
-	limit: number
+	limit: number,
+	end: string | null = null
 ): Promise<{ entries: HistoryEntry[]; pageSizes: number[] }> {
 	const pages: HistoryEntry[][] = [];
-	let before: string | null = null;
+	let before = end;
 	do {
 		const page = await store.pageBefore(roomId, before, limit);
 		pages.unshift(page.entries);
@@ -176,17 +180,36 @@ export function describeHistoryConformance(name: string, openStore: () => Promis
 			// those three steps' entries, not the first attempt's, though some of its items remain.
 			const roomId = room('overlap');
 			const first = makeEntries(50, 'lost');
-			for (const [at, end] of [[0, 10], [10, 20], [20, 50]]) await store.putEntries(roomId, first.slice(at, end), { step: 0 });
+			const order = (step: number, attempt = 1) => ({ order: { step, fence: 1, attempt } });
+			for (const [at, end] of [[0, 10], [10, 20], [20, 50]]) await store.putEntries(roomId, first.slice(at, end), order(0));
 			const sealed = [...makeEntries(5, 'redone'), ...makeEntries(20, 'second', 5), ...makeEntries(16, 'third', 25)];
-			await store.putEntries(roomId, sealed.slice(0, 5), { step: 0 });
-			await store.putEntries(roomId, sealed.slice(5, 15), { step: 5 });
-			await store.putEntries(roomId, sealed.slice(15, 25), { step: 5 });
-			await store.putEntries(roomId, sealed.slice(25), { step: 25 });
+			await store.putEntries(roomId, sealed.slice(0, 5), order(0, 2));
+			await store.putEntries(roomId, sealed.slice(5, 15), order(5, 3));
+			await store.putEntries(roomId, sealed.slice(15, 25), order(5, 3));
+			await store.putEntries(roomId, sealed.slice(25), order(25, 4));
 
 			const page = await store.pageBefore(roomId, keyAt(sealed.length), PAGE_LIMIT);
 			expect(page.entries).toEqual(sealed);
 			expect(page.nextBeforeKey).toBeNull();
-			for (const limit of [3, 8]) expect((await readAllBackwards(store, roomId, limit)).entries).toEqual(sealed);
+			for (const limit of [3, 8]) expect((await readAllBackwards(store, roomId, limit, keyAt(sealed.length))).entries).toEqual(sealed);
+		});
+
+		it('reads the later attempt of a step, whichever of their writes lands last', async () => {
+			// An attempt sealing 40 timed out, its request still on the way; the redo sealed 70 of
+			// the same step, in calls of other sizes, and then the first attempt's write landed.
+			const roomId = room('late');
+			const redo = makeEntries(70, 'redo', 10);
+			await store.putEntries(roomId, redo.slice(0, 25), { order: { step: 10, fence: 3, attempt: 8 } });
+			await store.putEntries(roomId, redo.slice(25), { order: { step: 10, fence: 3, attempt: 8 } });
+			await store.putEntries(roomId, makeEntries(40, 'abandoned', 10), { order: { step: 10, fence: 3, attempt: 7 } });
+			// A holder that lost the lease, with a later attempt number than the new holder's.
+			await store.putEntries(roomId, makeEntries(20, 'stale holder', 30), { order: { step: 10, fence: 2, attempt: 99 } });
+
+			expect((await store.pageBefore(roomId, keyAt(80), PAGE_LIMIT)).entries).toEqual(redo);
+			for (const limit of [7, 32, 50]) {
+				const { entries } = await readAllBackwards(store, roomId, limit, keyAt(80));
+				expect(entries).toEqual(redo);
+			}
 		});
 
 		it('refuses an entry that is not a valid message', async () => {

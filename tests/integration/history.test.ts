@@ -80,22 +80,31 @@ describe('DynamoHistoryStore on embedded dynalite', () => {
 			}
 		});
 
-		it('reads items of the earlier one-message form beside runs', async () => {
+		it('reads items of the earlier forms beside runs, below any later write', async () => {
 			const store = open();
 			const client = DynamoDBDocumentClient.from(
 				new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: EMBEDDED_CREDENTIALS })
 			);
 			const roomId = `earlier-${ulid()}`;
 			try {
+				// One message per item as the map `m`; then runs keyed by their first position alone,
+				// with the step as `w`.
 				const earlier = Array.from({ length: 5 }, (_, i) => entry(i));
 				for (const { key, message } of earlier) {
 					await client.send(new PutCommand({ TableName: TABLE, Item: { room_id: roomId, k: key, m: message } }));
 				}
-				const later = Array.from({ length: 40 }, (_, i) => entry(5 + i));
-				await store.putEntries(roomId, later);
-				const page = await store.pageBefore(roomId, null, 100);
-				expect(page.entries).toEqual([...earlier, ...later]);
-				expect((await store.pageBefore(roomId, historyKey(7), 4)).entries).toEqual([...earlier.slice(3), ...later.slice(0, 2)]);
+				const runs = Array.from({ length: 10 }, (_, i) => entry(5 + i));
+				const stored = (entries: HistoryEntry[]) => JSON.stringify(entries.map((e) => ({ m: e.message })));
+				await client.send(new PutCommand({ TableName: TABLE, Item: { room_id: roomId, k: runs[0].key, w: 5, b: stored(runs) } }));
+				const later = Array.from({ length: 40 }, (_, i) => entry(10 + i));
+				await store.putEntries(roomId, later, { order: { step: 10, fence: 1, attempt: 1 } });
+				const all = [...earlier, ...runs.slice(0, 5), ...later];
+				expect((await store.pageBefore(roomId, null, 100)).entries).toEqual(all);
+				expect((await store.pageBefore(roomId, historyKey(7), 4)).entries).toEqual(all.slice(3, 7));
+				// The same step written again in the current form is read over the earlier one.
+				const again = runs.map((e) => ({ ...e, message: { ...e.message, text: `again ${e.key}` } }));
+				await store.putEntries(roomId, again, { order: { step: 5, fence: 0, attempt: 0 } });
+				expect(texts((await store.pageBefore(roomId, historyKey(10), 100)).entries)).toEqual(texts([...earlier, ...again.slice(0, 5)]));
 			} finally {
 				client.destroy();
 				await store.close();

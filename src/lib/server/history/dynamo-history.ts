@@ -1,22 +1,22 @@
 /**
  * Compacted room history in DynamoDB (or the embedded dynalite, which speaks the same API).
  * One item per run of up to HISTORY_ITEM_MESSAGES consecutive messages: partition key `room_id`,
- * sort key `k` (the history key of the run's first position), the run itself as the JSON string
- * `b` (`[{m, e?, d?}, …]`, one element per position). A compaction step of a hundred messages is
- * then a handful of items in one request, where one item per message cost a request per 25
- * messages and the marshalling of every field. Items of the earlier form (one message as the map
- * `m`) are still read. Reads are strongly consistent, because the relay removes messages from the
- * live document right after sealing them here and a reader must then find them.
+ * sort key `k`, the run itself as the JSON string `b` (`[{m, e?, d?}, …]`, one element per
+ * position). A compaction step of a hundred messages is then a handful of items in one request,
+ * where one item per message cost a request per 25 messages and the marshalling of every field.
+ * Reads are strongly consistent, because the relay removes messages from the live document right
+ * after sealing them here and a reader must then find them.
  *
- * Runs are cut at every multiple of HISTORY_ITEM_MESSAGES, at gaps in the positions written and
- * at the first position of each call, so a write redone from the same position puts the same keys
- * again; a run whose JSON would pass HISTORY_ITEM_BYTES_MAX is stored one message per item. Each
- * item records the compaction step it was written for (`w`, the history position that step began
- * at). Where items overlap (a redo that ended sooner than an attempt before it, after a crash; a
- * run over single items), a position is read from the item of the latest step, and within one
- * step from the item that starts earliest (which was written over the others' first key).
- * Positions below the room's watermark are then those the committed step wrote. See
- * docs/protocol.md ("History, compaction and epochs").
+ * `k` is the history key of the run's first position, a dot, and the write's order (its step,
+ * fence and attempt, twelve digits each): writes of different attempts never replace each other's
+ * items, so an attempt abandoned (its request timed out) but applied after the redo cannot cut
+ * the redo's runs short. Where items overlap, a position is read from the item of the latest
+ * order; positions below the room's watermark are then those the committed step wrote. Runs are
+ * cut at every multiple of HISTORY_ITEM_MESSAGES, at gaps in the positions written and at the
+ * first position of each call; a run whose JSON would pass HISTORY_ITEM_BYTES_MAX is stored one
+ * message per item. Items of earlier forms are still read, below any later write: `k` the bare
+ * history key, with `w` (the step) and `b`, or one message as the map `m`. See docs/protocol.md
+ * ("History, compaction and epochs").
  */
 import {
 	CreateTableCommand,
@@ -33,10 +33,17 @@ import {
 	type QueryCommandInput
 } from '@aws-sdk/lib-dynamodb';
 import { checkEdit, checkMessage, type ChatMessage, type MessageDeletion, type MessageEdit } from '../../shared/schema';
-import { historyKey, historyPosition, type HistoryEntry, type HistoryPage, type HistoryStore } from './history-store';
+import {
+	HISTORY_ITEM_MESSAGES,
+	historyKey,
+	historyPosition,
+	type HistoryEntry,
+	type HistoryPage,
+	type HistoryStore,
+	type WriteOrder
+} from './history-store';
 
-/** Consecutive messages one item holds at most; runs are cut at its multiples. */
-export const HISTORY_ITEM_MESSAGES = 32;
+export { HISTORY_ITEM_MESSAGES };
 /** A run's JSON above this is stored a message per item (DynamoDB's item limit is 400 KB). */
 export const HISTORY_ITEM_BYTES_MAX = 300_000;
 /** BatchWriteItem accepts at most 25 requests per call (DynamoDB API reference). */
@@ -83,8 +90,8 @@ export interface DynamoHistoryOptions {
 export interface PutOptions {
 	/** Once it aborts, no further request is sent and the one in flight is abandoned (it rejects). */
 	signal?: AbortSignal;
-	/** The history position the compaction step began at (default: the first position written). */
-	step?: number;
+	/** Which write is read where writes overlap (default: step at the first position written, fence and attempt 0). */
+	order?: WriteOrder;
 }
 
 type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
@@ -149,18 +156,15 @@ export class DynamoHistoryStore implements HistoryStore {
 			byPosition.set(position, entry);
 		}
 		if (byPosition.size === 0) return;
-		const step = options.step ?? Math.min(...byPosition.keys());
-		if (!Number.isSafeInteger(step) || step < 0) throw new RangeError(`not a compaction step: ${step}`);
+		const version = orderVersion(options.order ?? { step: Math.min(...byPosition.keys()), fence: 0, attempt: 0 });
 		const requests: WriteRequest[] = [];
+		const put = (first: HistoryEntry, body: string): void => {
+			requests.push({ PutRequest: { Item: { room_id: roomId, k: `${first.key}.${version}`, b: body } } });
+		};
 		for (const run of runsOf(byPosition)) {
 			const body = JSON.stringify(run.map(storedForm));
-			if (Buffer.byteLength(body) <= this.itemBytesMax) {
-				requests.push({ PutRequest: { Item: { room_id: roomId, k: run[0].key, w: step, b: body } } });
-			} else {
-				for (const entry of run) {
-					requests.push({ PutRequest: { Item: { room_id: roomId, k: entry.key, w: step, b: JSON.stringify([storedForm(entry)]) } } });
-				}
-			}
+			if (Buffer.byteLength(body) <= this.itemBytesMax) put(run[0], body);
+			else for (const entry of run) put(entry, JSON.stringify([storedForm(entry)]));
 		}
 		await this.batchWrite(requests, options.signal);
 	}
@@ -171,8 +175,8 @@ export class DynamoHistoryStore implements HistoryStore {
 		// No key sorts before the empty string, and DynamoDB rejects it as a key value.
 		if (beforeKey === '') return { entries: [], nextBeforeKey: null };
 		const end = beforeKey === null ? Infinity : historyPosition(beforeKey);
-		// Newest item first; one read later starts earlier, so it wins unless its step is older.
-		const found = new Map<number, { entry: HistoryEntry; step: number }>();
+		// Newest item first; of items in the same order, the one read later starts earlier and wins.
+		const found = new Map<number, { entry: HistoryEntry; version: string }>();
 		let start: Key | undefined;
 		let itemsWanted = Math.ceil(limit / HISTORY_ITEM_MESSAGES) + 1;
 		for (;;) {
@@ -190,13 +194,13 @@ export class DynamoHistoryStore implements HistoryStore {
 			);
 			let lowestStart = Infinity;
 			for (const item of page.Items ?? []) {
-				const { step, entries } = readItem(roomId, item);
+				const { version, entries } = readItem(roomId, item);
 				lowestStart = historyPosition(entries[0].key);
 				entries.forEach((entry, i) => {
 					const position = lowestStart + i;
 					if (position >= end) return;
 					const held = found.get(position);
-					if (held === undefined || step >= held.step) found.set(position, { entry, step });
+					if (held === undefined || version >= held.version) found.set(position, { entry, version });
 				});
 			}
 			start = page.LastEvaluatedKey;
@@ -340,13 +344,31 @@ function newestPositions(found: Map<number, unknown>, count: number): number[] {
 	return [...found.keys()].sort((a, b) => b - a).slice(0, count);
 }
 
+/** Digits of each part of a write's order in an item's key. */
+const ORDER_DIGITS = 12;
+const ITEM_KEY = new RegExp(`^(\\d{12})(?:\\.(\\d{${3 * ORDER_DIGITS}}))?$`);
+
+/** A write's order as a string that sorts as the orders do (DynamoDB and JavaScript compare code units). */
+function orderVersion({ step, fence, attempt }: WriteOrder): string {
+	return [step, fence, attempt]
+		.map((part) => {
+			if (!Number.isSafeInteger(part) || part < 0 || part >= 10 ** ORDER_DIGITS) throw new RangeError(`not a write order: ${step}/${fence}/${attempt}`);
+			return part.toString().padStart(ORDER_DIGITS, '0');
+		})
+		.join('');
+}
+
 /**
- * An item's entries and the step it was written for (-1 for the earlier one-message form: any
- * later write wins over it). Stored items are checked on the way out too: a corrupt item is
- * named, never passed on.
+ * An item's entries and the order of the write that stored it, as a string that sorts below every
+ * later write's: the step alone for the form without the order in the key, empty for the
+ * one-message form. Stored items are checked on the way out too: a corrupt item is named, never
+ * passed on.
  */
-function readItem(roomId: string, item: Record<string, unknown>): { step: number; entries: HistoryEntry[] } {
-	const key = readKey(roomId, item);
+function readItem(roomId: string, item: Record<string, unknown>): { version: string; entries: HistoryEntry[] } {
+	const itemKey = readKey(roomId, item);
+	const parts = ITEM_KEY.exec(itemKey);
+	if (parts === null) throw new Error(`history item in room ${roomId} has a malformed key: ${itemKey}`);
+	const key = parts[1];
 	const first = historyPosition(key);
 	let stored: StoredEntry[];
 	if (typeof item.b === 'string') {
@@ -363,8 +385,8 @@ function readItem(roomId: string, item: Record<string, unknown>): { step: number
 	} else {
 		stored = [{ m: item.m, e: item.e, d: item.d }];
 	}
-	const step = typeof item.w === 'number' ? item.w : -1;
-	return { step, entries: stored.map((s, i) => toEntry(roomId, historyKey(first + i), s)) };
+	const version = parts[2] ?? (typeof item.w === 'number' ? item.w.toString().padStart(ORDER_DIGITS, '0') : '');
+	return { version, entries: stored.map((s, i) => toEntry(roomId, historyKey(first + i), s)) };
 }
 
 function toEntry(roomId: string, key: string, stored: StoredEntry): HistoryEntry {
