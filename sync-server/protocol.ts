@@ -51,6 +51,12 @@ export const ROOM_IDLE_UNLOAD_MS = 30_000;
 export const ROOM_UPDATE_ROWS_MERGE_AT = 200;
 /** Ping interval; a socket that misses a whole interval is terminated. */
 export const RELAY_PING_INTERVAL_MS = 30_000;
+/**
+ * Sockets are pinged a slice at a time, one slice every interval ÷ this: a ping is a write (a
+ * system call) per socket, and pinging a thousand at once held the event loop for ~55 ms,
+ * delaying every message in flight.
+ */
+export const RELAY_PING_SLICES = 30;
 /** Longest time close() waits for pending writes before giving up. */
 export const RELAY_CLOSE_TIMEOUT_MS = 10_000;
 

@@ -30,6 +30,7 @@ import {
 	RELAY_CLOSE_TIMEOUT_MS,
 	RELAY_MAX_FRAME_BYTES,
 	RELAY_PING_INTERVAL_MS,
+	RELAY_PING_SLICES,
 	ROOM_IDLE_UNLOAD_MS
 } from './protocol';
 import { Slots } from './slots';
@@ -59,6 +60,8 @@ export interface RelayOptions {
 	compactionLeaseMs?: number;
 	/** Entries a compaction writes to DynamoDB per lease renewal (default COMPACTION_WRITE_CHUNK). */
 	compactionWriteChunk?: number;
+	/** How often each socket is pinged; one that misses a whole interval is terminated (default RELAY_PING_INTERVAL_MS). */
+	pingIntervalMs?: number;
 	limits?: Partial<RelayLimits>;
 	/**
 	 * Benchmarks only: admit client updates without the shape and schema checks, to measure what
@@ -92,7 +95,12 @@ export class Relay {
 	/** Rooms on their way out of memory, by id: a new load of one waits for it. */
 	readonly #unloading = new Map<string, Promise<void>>();
 	readonly #userConnections = new Map<string, number>();
-	readonly #connections = new Set<Connection>();
+	/** The sockets in turns of pinging: a new one joins the turn after the last one's. */
+	readonly #pingSlices = Array.from({ length: RELAY_PING_SLICES }, () => new Set<Connection>());
+	readonly #sliceOf = new WeakMap<Connection, Set<Connection>>();
+	#nextSlice = 0;
+	#pingTurn = 0;
+	readonly #pingIntervalMs: number;
 	#pingTimer: NodeJS.Timeout | null = null;
 	#unsubscribeControl: (() => Promise<void>) | null = null;
 	#closing: Promise<void> | null = null;
@@ -107,6 +115,7 @@ export class Relay {
 		this.#soleInstance = options.soleInstance ?? false;
 		this.#compactionLeaseMs = options.compactionLeaseMs ?? COMPACTION_LEASE_MS;
 		this.#compactionWriteChunk = options.compactionWriteChunk ?? COMPACTION_WRITE_CHUNK;
+		this.#pingIntervalMs = options.pingIntervalMs ?? RELAY_PING_INTERVAL_MS;
 		this.#limits = { ...DEFAULT_RELAY_LIMITS, ...options.limits };
 		this.#skipValidation = options.unsafeSkipValidation === true;
 		this.#onFrameHandled = options.onFrameHandled ?? null;
@@ -137,7 +146,7 @@ export class Relay {
 				resolve();
 			});
 		});
-		this.#pingTimer = setInterval(() => this.#pingAll(), RELAY_PING_INTERVAL_MS);
+		this.#pingTimer = setInterval(() => this.#pingSlice(), this.#pingIntervalMs / RELAY_PING_SLICES);
 		this.#pingTimer.unref();
 		return (this.#http.address() as AddressInfo).port;
 	}
@@ -178,13 +187,16 @@ export class Relay {
 		});
 		ws.on('message', (data: RawData, isBinary: boolean) => this.#onFrame(conn, room, data, isBinary));
 		ws.on('close', () => {
-			this.#connections.delete(conn);
+			this.#sliceOf.get(conn)?.delete(conn);
 			room.leave(conn);
 			// At shutdown close() marks every account offline once, after the sockets are gone.
 			if (!this.#closing) this.#countConnection(conn.userId, -1);
 		});
 		ws.on('error', (error) => this.#deps.log.info(`[relay] socket error (${identity.userId}):`, error.message));
-		this.#connections.add(conn);
+		const slice = this.#pingSlices[this.#nextSlice];
+		this.#nextSlice = (this.#nextSlice + 1) % RELAY_PING_SLICES;
+		slice.add(conn);
+		this.#sliceOf.set(conn, slice);
 		this.#countConnection(conn.userId, +1);
 		room.join(conn);
 	}
@@ -332,9 +344,14 @@ export class Relay {
 		}
 	}
 
-	/** Terminates sockets that missed a whole ping interval (a vanished peer never sends close). */
-	#pingAll(): void {
-		for (const conn of this.#connections) {
+	/**
+	 * Pings the sockets whose turn it is, and terminates those of them that missed the previous
+	 * ping, a whole interval ago (a vanished peer never sends close).
+	 */
+	#pingSlice(): void {
+		const slice = this.#pingSlices[this.#pingTurn];
+		this.#pingTurn = (this.#pingTurn + 1) % RELAY_PING_SLICES;
+		for (const conn of slice) {
 			if (!conn.alive) {
 				conn.ws.terminate();
 				continue;

@@ -299,6 +299,48 @@ describe('relay refusals', () => {
 	});
 });
 
+describe('relay keepalive', () => {
+	const PING_MS = 900;
+	let k: RelayHarness;
+
+	beforeAll(async () => {
+		k = await RelayHarness.start({ pingIntervalMs: PING_MS });
+	});
+
+	afterAll(async () => {
+		await k?.close();
+	});
+
+	it('pings each socket once an interval, the sockets in turns over it, and drops one that stops answering', async () => {
+		const alice = await k.account();
+		const roomId = await k.room([alice]);
+		const url = `${k.url}/${roomId}?token=${k.token(alice, roomId)}`;
+		const open = (autoPong: boolean) =>
+			new Promise<WebSocket>((resolve, reject) => {
+				const ws = new WebSocket(url, { autoPong });
+				ws.once('open', () => resolve(ws));
+				ws.once('error', reject);
+			});
+		const live = await Promise.all(Array.from({ length: 10 }, () => open(true)));
+		const pings = live.map(() => [] as number[]);
+		live.forEach((ws, i) => ws.on('ping', () => pings[i].push(performance.now())));
+		const silent = await open(false);
+		const silentClosed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
+		try {
+			// Pinged, no pong, terminated at its next turn: no close frame (1006 on this side).
+			expect(await silentClosed).toBe(1006);
+			await waitFor(() => pings.every((p) => p.length >= 2), 10_000, 'every live socket pinged twice');
+			expect(live.every((ws) => ws.readyState === WebSocket.OPEN)).toBe(true);
+			// Ten sockets in ten turns: not all at once, though each once per interval.
+			const firsts = pings.map((p) => p[0]);
+			expect(Math.max(...firsts) - Math.min(...firsts)).toBeGreaterThan(PING_MS / 5);
+			for (const [first, second] of pings) expect(second - first).toBeGreaterThan(PING_MS / 2);
+		} finally {
+			for (const ws of [...live, silent]) ws.terminate();
+		}
+	});
+});
+
 describe('stored rows', () => {
 	let fast: RelayHarness;
 
