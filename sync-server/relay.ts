@@ -95,10 +95,9 @@ export class Relay {
 	/** Rooms on their way out of memory, by id: a new load of one waits for it. */
 	readonly #unloading = new Map<string, Promise<void>>();
 	readonly #userConnections = new Map<string, number>();
-	/** The sockets in turns of pinging: a new one joins the turn after the last one's. */
+	/** The sockets in turns of pinging. */
 	readonly #pingSlices = Array.from({ length: RELAY_PING_SLICES }, () => new Set<Connection>());
 	readonly #sliceOf = new WeakMap<Connection, Set<Connection>>();
-	#nextSlice = 0;
 	#pingTurn = 0;
 	readonly #pingIntervalMs: number;
 	#pingTimer: NodeJS.Timeout | null = null;
@@ -193,8 +192,8 @@ export class Relay {
 			if (!this.#closing) this.#countConnection(conn.userId, -1);
 		});
 		ws.on('error', (error) => this.#deps.log.info(`[relay] socket error (${identity.userId}):`, error.message));
-		const slice = this.#pingSlices[this.#nextSlice];
-		this.#nextSlice = (this.#nextSlice + 1) % RELAY_PING_SLICES;
+		// The turn with the fewest sockets: turns stay even however sockets come and go.
+		const slice = this.#pingSlices.reduce((least, candidate) => (candidate.size < least.size ? candidate : least));
 		slice.add(conn);
 		this.#sliceOf.set(conn, slice);
 		this.#countConnection(conn.userId, +1);

@@ -728,12 +728,15 @@ export class Room {
 		const { store, history, compactionLeaseMs, compactionWriteChunk: writeChunk } = this.#deps;
 		const order = { step: from, fence, attempt: ++this.#writeAttempts };
 		for (let at = 0; at < entries.length; ) {
+			if (this.#destroyed || this.#retiring) return false;
 			if (at > 0) {
 				leaseFrom = Date.now();
 				const renewed = await store.acquireLease(this.id, this.#owner, compactionLeaseMs);
-				if (renewed?.fence !== fence) return false;
+				// destroy() handed the lease back while it was being renewed: hand it back again, or
+				// the next copy of the room would wait a whole lease to compact.
+				if (this.#destroyed) await store.releaseLease(this.id, this.#owner).catch(() => undefined);
+				if (renewed?.fence !== fence || this.#destroyed || this.#retiring) return false;
 			}
-			if (this.#destroyed || this.#retiring) return false;
 			const budget = Math.floor(leaseFrom + compactionLeaseMs * COMPACTION_WRITE_SHARE - Date.now());
 			// Taking or renewing the lease took the write's whole share: not a request sent late.
 			if (budget <= 0) throw new Error('the compaction lease ran short before the write could start');

@@ -10,7 +10,7 @@ import { WebSocket } from 'ws';
 import * as syncProtocol from 'y-protocols/sync';
 import * as Y from 'yjs';
 import { pageMessages, type PagedMessage } from '../../src/lib/server/messages';
-import type { HistoryEntry, HistoryStore } from '../../src/lib/server/history/history-store';
+import type { HistoryStore } from '../../src/lib/server/history/history-store';
 import { HISTORY_ITEM_MESSAGES } from '../../src/lib/server/history/dynamo-history';
 import type { ChatMessage } from '../../src/lib/shared/schema';
 import { publishControl } from '../../src/lib/server/bus/control';
@@ -111,12 +111,12 @@ describe('compaction', () => {
 		const real = h.history;
 		let stop: Promise<void> | null = null;
 		const original = real.putEntries.bind(real);
-		(real as { putEntries: HistoryStore['putEntries'] }).putEntries = async (room: string, entries: HistoryEntry[]) => {
+		(real as { putEntries: HistoryStore['putEntries'] }).putEntries = async (room, entries, options) => {
 			if (stop === null && room === roomId) {
-				stop = original(room, entries.slice(0, Math.ceil(entries.length / 2))).then(() => h.dynamo.stop());
+				stop = original(room, entries.slice(0, Math.ceil(entries.length / 2)), options).then(() => h.dynamo.stop());
 				await stop;
 			}
-			return original(room, entries);
+			return original(room, entries, options);
 		};
 		try {
 			const a = client(alice, roomId);
@@ -192,6 +192,48 @@ describe('the compaction lease', () => {
 		} finally {
 			a?.destroy();
 			await short.close();
+		}
+	});
+});
+
+describe('the compaction lease, when a copy of the room goes', () => {
+	it('hands the lease back when the copy is destroyed in the middle of a write, so the next copy seals at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+		const leaseMs = 20_000;
+		const r = await RelayHarness.start({ liveMessagesMax: LIVE_MAX, limits: LIMITS, compactionLeaseMs: leaseMs, compactionWriteChunk: 5 });
+		let c: ChatClient | null = null;
+		let release: () => void = () => undefined;
+		try {
+			const alice = await r.account();
+			const roomId = await r.room([alice]);
+			const real = r.history;
+			const original = real.putEntries.bind(real);
+			let writing = false;
+			const held = new Promise<void>((resolve) => (release = resolve));
+			// The first chunk of the first write is held until the copy that sent it is gone.
+			(real as { putEntries: HistoryStore['putEntries'] }).putEntries = async (room, entries, options) => {
+				if (room === roomId && !writing) {
+					writing = true;
+					await held;
+				}
+				return original(room, entries, options);
+			};
+			const client = new ChatClient(alice.id, () => `${r.url}/${roomId}?token=${r.token(alice, roomId)}`);
+			c = client;
+			client.online();
+			await waitFor(() => client.connected, 30_000, 'connected');
+			for (let i = 0; i < LIVE_MAX + 5; i++) client.send(`lease ${i}`);
+			await waitFor(() => writing, 30_000, 'a compaction write under way');
+			await r.restart();
+			// The destroyed copy's write now completes; it must not renew the lease for its next chunk.
+			release();
+			await waitFor(() => client.connected, 30_000, 'reconnected to the restarted relay');
+			client.send('after the restart');
+			const sealed = async () => Number((await r.db.query<{ n: string }>('select history_count as n from rooms where id = $1', [roomId]))[0].n);
+			await waitFor(async () => (await sealed()) > 0, leaseMs / 2, 'sealed by the next copy well inside a lease');
+		} finally {
+			release();
+			c?.destroy();
+			await r.close();
 		}
 	});
 });
@@ -340,10 +382,10 @@ describe('rooms in memory', () => {
 		let writing = false;
 		let release: () => void = () => undefined;
 		const held = new Promise<void>((resolve) => (release = resolve));
-		(real as { putEntries: HistoryStore['putEntries'] }).putEntries = async (room: string, entries: HistoryEntry[]) => {
+		(real as { putEntries: HistoryStore['putEntries'] }).putEntries = async (room, entries, options) => {
 			writing = true;
 			await held;
-			return original(room, entries);
+			return original(room, entries, options);
 		};
 		try {
 			const a = client(alice, roomId);
