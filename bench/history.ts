@@ -15,9 +15,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { monotonicFactory } from 'ulid';
-import { DynamoHistoryStore, HISTORY_ITEM_MESSAGES } from '../src/lib/server/history/dynamo-history';
+import { DynamoHistoryStore } from '../src/lib/server/history/dynamo-history';
 import { startEmbeddedDynamo } from '../src/lib/server/history/embedded-dynamo';
-import { historyKey, type HistoryEntry } from '../src/lib/server/history/history-store';
+import { HISTORY_ITEM_MESSAGES, historyKey, type HistoryEntry } from '../src/lib/server/history/history-store';
 import { prng } from '../tests/helpers/prng';
 import { chatText } from './lib/chat-text';
 

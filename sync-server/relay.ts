@@ -97,7 +97,6 @@ export class Relay {
 	readonly #userConnections = new Map<string, number>();
 	/** The sockets in turns of pinging. */
 	readonly #pingSlices = Array.from({ length: RELAY_PING_SLICES }, () => new Set<Connection>());
-	readonly #sliceOf = new WeakMap<Connection, Set<Connection>>();
 	#pingTurn = 0;
 	readonly #pingIntervalMs: number;
 	#pingTimer: NodeJS.Timeout | null = null;
@@ -186,16 +185,14 @@ export class Relay {
 		});
 		ws.on('message', (data: RawData, isBinary: boolean) => this.#onFrame(conn, room, data, isBinary));
 		ws.on('close', () => {
-			this.#sliceOf.get(conn)?.delete(conn);
+			for (const slice of this.#pingSlices) slice.delete(conn);
 			room.leave(conn);
 			// At shutdown close() marks every account offline once, after the sockets are gone.
 			if (!this.#closing) this.#countConnection(conn.userId, -1);
 		});
 		ws.on('error', (error) => this.#deps.log.info(`[relay] socket error (${identity.userId}):`, error.message));
 		// The turn with the fewest sockets: turns stay even however sockets come and go.
-		const slice = this.#pingSlices.reduce((least, candidate) => (candidate.size < least.size ? candidate : least));
-		slice.add(conn);
-		this.#sliceOf.set(conn, slice);
+		this.#pingSlices.reduce((least, candidate) => (candidate.size < least.size ? candidate : least)).add(conn);
 		this.#countConnection(conn.userId, +1);
 		room.join(conn);
 	}

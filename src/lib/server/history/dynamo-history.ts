@@ -43,7 +43,6 @@ import {
 	type WriteOrder
 } from './history-store';
 
-export { HISTORY_ITEM_MESSAGES };
 /** A run's JSON above this is stored a message per item (DynamoDB's item limit is 400 KB). */
 export const HISTORY_ITEM_BYTES_MAX = 300_000;
 /** BatchWriteItem accepts at most 25 requests per call (DynamoDB API reference). */
@@ -350,12 +349,15 @@ const ITEM_KEY = new RegExp(`^(\\d{12})(?:\\.(\\d{${3 * ORDER_DIGITS}}))?$`);
 
 /** A write's order as a string that sorts as the orders do (DynamoDB and JavaScript compare code units). */
 function orderVersion({ step, fence, attempt }: WriteOrder): string {
-	return [step, fence, attempt]
-		.map((part) => {
-			if (!Number.isSafeInteger(part) || part < 0 || part >= 10 ** ORDER_DIGITS) throw new RangeError(`not a write order: ${step}/${fence}/${attempt}`);
-			return part.toString().padStart(ORDER_DIGITS, '0');
-		})
-		.join('');
+	const parts = [step, fence, attempt];
+	if (!parts.every((part) => Number.isSafeInteger(part) && part >= 0 && part < 10 ** ORDER_DIGITS)) {
+		throw new RangeError(`not a write order: ${step}/${fence}/${attempt}`);
+	}
+	return parts.map(orderDigits).join('');
+}
+
+function orderDigits(part: number): string {
+	return part.toString().padStart(ORDER_DIGITS, '0');
 }
 
 /**
@@ -385,7 +387,7 @@ function readItem(roomId: string, item: Record<string, unknown>): { version: str
 	} else {
 		stored = [{ m: item.m, e: item.e, d: item.d }];
 	}
-	const version = parts[2] ?? (typeof item.w === 'number' ? item.w.toString().padStart(ORDER_DIGITS, '0') : '');
+	const version = parts[2] ?? (typeof item.w === 'number' ? orderDigits(item.w) : '');
 	return { version, entries: stored.map((s, i) => toEntry(roomId, historyKey(first + i), s)) };
 }
 
