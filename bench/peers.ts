@@ -52,7 +52,11 @@ const servers = (option('servers')?.split(',') as ServerKind[] | undefined) ?? d
 
 const ROOMS = 100;
 const ROOM_SIZE = 10;
-const S1 = { rate: 1, warmupMs: quick ? 2_000 : 3_000, measureMs: quick ? 8_000 : 30_000 };
+/**
+ * Scenario 1: 30 s measured per server (8 s with --quick), in rounds the servers take turns at;
+ * the first round of each server warms it up longer.
+ */
+const S1 = { rate: 1, rounds: quick ? 2 : 5, firstWarmupMs: quick ? 2_000 : 3_000, warmupMs: 1_000, measureMs: quick ? 4_000 : 6_000, drainMs: 1_000 };
 /** Scenario 2: messages a second per client (our relay allows 20/s per socket sustained). */
 const S2_RATES = [2, 3, 4, 6, 8, 12]; // 2/s: a slower day for the machine still finds the knee; 12/s was never reached
 const S2 = { warmupMs: 1_000, measureMs: quick ? 3_000 : 4_000 };
@@ -146,6 +150,8 @@ export interface FanoutStats {
 	generatorSendLateP99Ms: number;
 	generatorSendLateMaxMs: number;
 	closes: number;
+	/** Scenario 1: the p99 of each round, in the order they ran (the figures above pool them). */
+	roundP99Ms?: number[];
 }
 
 /** CPU time all cores of the machine have spent busy (not idle or waiting on I/O) so far, ms (/proc/stat). */
@@ -180,7 +186,19 @@ function fanoutStats(run: RunResult, rate: number, cpuDeltaMs: number, window: {
 	};
 }
 
-async function measuredRun(gen: LoadGenerator, server: BenchServer, rate: number, warmupMs: number, measureMs: number): Promise<FanoutStats> {
+/** One run's raw figures, kept so that the rounds of scenario 1 can be pooled. */
+interface Measured {
+	run: RunResult;
+	/** Server CPU over the whole run (warm-up and drain included), the same span as run.received. */
+	cpuDeltaMs: number;
+	/** Server CPU, wall time and machine busy time over the measured window only. */
+	window: { cpuMs: number; wallMs: number; machineMs: number };
+	/** Our relay on PostgreSQL: CPU of the postgres processes over the run. */
+	dbCpuMs: number;
+	rssKiB: number;
+}
+
+async function measure(gen: LoadGenerator, server: BenchServer, rate: number, warmupMs: number, measureMs: number, drainMs?: number): Promise<Measured> {
 	const pg = server.kind === 'ours-pg';
 	const cpu0 = cpuMs(server.pid);
 	const db0 = pg ? postgresCpuMs() : 0;
@@ -190,6 +208,7 @@ async function measuredRun(gen: LoadGenerator, server: BenchServer, rate: number
 		ratePerClient: rate,
 		warmupMs,
 		measureMs,
+		drainMs,
 		onWindow: (edge) => {
 			const sign = edge === 'start' ? -1 : 1;
 			window.cpuMs += sign * cpuMs(server.pid);
@@ -197,9 +216,48 @@ async function measuredRun(gen: LoadGenerator, server: BenchServer, rate: number
 			window.machineMs += sign * machineBusyMs();
 		}
 	});
-	const stats = fanoutStats(run, rate, cpuMs(server.pid) - cpu0, window, rssKb(server.pid));
-	if (pg && run.received) stats.dbCpuUsPerDelivery = round(((postgresCpuMs() - db0) * 1000) / run.received, 1);
+	return { run, cpuDeltaMs: cpuMs(server.pid) - cpu0, window, dbCpuMs: pg ? postgresCpuMs() - db0 : 0, rssKiB: rssKb(server.pid) };
+}
+
+/** Several runs as one: latencies pooled, counts and times summed, each worker's delays the worst of its runs. */
+function pooled(parts: Measured[]): Measured {
+	const runs = parts.map((p) => p.run);
+	const latenciesMs = new Float64Array(runs.reduce((n, r) => n + r.latenciesMs.length, 0));
+	let at = 0;
+	for (const r of runs) (latenciesMs.set(r.latenciesMs, at), (at += r.latenciesMs.length));
+	const windowMs = runs.reduce((n, r) => n + r.windowMs, 0);
+	const sum = (f: (p: Measured) => number): number => parts.reduce((n, p) => n + f(p), 0);
+	return {
+		run: {
+			sent: runs.reduce((n, r) => n + r.sent, 0),
+			sentInWindow: runs.reduce((n, r) => n + r.sentInWindow, 0),
+			received: runs.reduce((n, r) => n + r.received, 0),
+			latenciesMs,
+			windowMs,
+			workerCpu: runs[0].workerCpu.map((_, w) => runs.reduce((n, r) => n + r.workerCpu[w] * r.windowMs, 0) / windowMs),
+			closes: runs.flatMap((r) => r.closes),
+			workerDelays: runs[0].workerDelays.map((_, w) => ({
+				loopLagP99Ms: Math.max(...runs.map((r) => r.workerDelays[w].loopLagP99Ms)),
+				loopLagMaxMs: Math.max(...runs.map((r) => r.workerDelays[w].loopLagMaxMs)),
+				sendLateP99Ms: Math.max(...runs.map((r) => r.workerDelays[w].sendLateP99Ms)),
+				sendLateMaxMs: Math.max(...runs.map((r) => r.workerDelays[w].sendLateMaxMs))
+			}))
+		},
+		cpuDeltaMs: sum((p) => p.cpuDeltaMs),
+		window: { cpuMs: sum((p) => p.window.cpuMs), wallMs: sum((p) => p.window.wallMs), machineMs: sum((p) => p.window.machineMs) },
+		dbCpuMs: sum((p) => p.dbCpuMs),
+		rssKiB: Math.max(...parts.map((p) => p.rssKiB))
+	};
+}
+
+function statsOf(server: BenchServer, m: Measured, rate: number): FanoutStats {
+	const stats = fanoutStats(m.run, rate, m.cpuDeltaMs, m.window, m.rssKiB);
+	if (server.kind === 'ours-pg' && m.run.received) stats.dbCpuUsPerDelivery = round((m.dbCpuMs * 1000) / m.run.received, 1);
 	return stats;
+}
+
+async function measuredRun(gen: LoadGenerator, server: BenchServer, rate: number, warmupMs: number, measureMs: number): Promise<FanoutStats> {
+	return statsOf(server, await measure(gen, server, rate, warmupMs, measureMs), rate);
 }
 
 export interface FanoutResult {
@@ -215,20 +273,45 @@ export interface FanoutResult {
 
 const passes = (s: FanoutStats): boolean => s.p99Ms <= S2_P99_LIMIT_MS && s.deliveredFraction >= 0.99;
 
-async function fanout(kind: ServerKind, databaseUrl: string | undefined): Promise<FanoutResult> {
+/** A server of scenarios 1–2 with its clients connected, kept up through scenario 1's rounds. */
+interface OpenFanout {
+	kind: ServerKind;
+	server: BenchServer;
+	gen: LoadGenerator;
+	connectMs: number;
+	profDir?: string;
+	rounds: Measured[];
+	broken: boolean;
+}
+
+async function openFanout(kind: ServerKind, databaseUrl: string | undefined): Promise<OpenFanout> {
 	const profDir = profile && kind.startsWith('ours') ? path.join(ROOT, 'bench', 'results', `profile-${kind}-${Date.now()}`) : undefined;
 	if (profDir) await mkdir(profDir, { recursive: true });
 	const server = await startBenchServer(kind, { databaseUrl, cpuProfDir: profDir });
 	const gen = new LoadGenerator(2);
-	let result: FanoutResult | undefined;
 	try {
 		const specs = await roomClients(server, ROOMS, ROOM_SIZE, `fan${Date.now()}`);
 		const t0 = performance.now();
 		await gen.connect(specs);
 		const connectMs = round(performance.now() - t0);
-		progress(`${kind}: ${specs.length} clients synced in ${connectMs} ms; scenario 1 (${S1.measureMs / 1000} s)`);
-		const s1 = await measuredRun(gen, server, S1.rate, S1.warmupMs, S1.measureMs);
-		progress(`${kind}: s1 p50 ${s1.p50Ms} p99 ${s1.p99Ms} max ${s1.maxMs} ms, ${s1.deliveriesPerSecond}/s, ${s1.serverCpuUsPerDelivery} µs/delivery; generator loop lag p99 ${s1.generatorLoopLagP99Ms} ms, sends late p99 ${s1.generatorSendLateP99Ms} ms`);
+		progress(`${kind}: ${specs.length} clients synced in ${connectMs} ms`);
+		return { kind, server, gen, connectMs, profDir, rounds: [], broken: false };
+	} catch (error) {
+		gen.stop();
+		await server.stop();
+		throw error;
+	}
+}
+
+/** Scenario 1's figures from the pooled rounds, then scenario 2 on the same server, then the server stops. */
+async function finishFanout(f: OpenFanout): Promise<FanoutResult> {
+	const { kind, server, gen } = f;
+	let result: FanoutResult | undefined;
+	try {
+		if (f.broken || f.rounds.length < S1.rounds) throw new Error('scenario 1 did not complete its rounds');
+		const s1 = statsOf(server, pooled(f.rounds), S1.rate);
+		s1.roundP99Ms = f.rounds.map((m) => statsOf(server, m, S1.rate).p99Ms);
+		progress(`${kind}: s1 (${f.rounds.length} rounds) p50 ${s1.p50Ms} p99 ${s1.p99Ms} max ${s1.maxMs} ms, rounds' p99 ${s1.roundP99Ms.join(', ')}, ${s1.deliveriesPerSecond}/s, ${s1.serverCpuUsPerDelivery} µs/delivery`);
 		const s2: FanoutStats[] = [];
 		if (scenarios.has(2)) {
 			for (const rate of S2_RATES) {
@@ -240,20 +323,63 @@ async function fanout(kind: ServerKind, databaseUrl: string | undefined): Promis
 		}
 		const best = [s1, ...s2].filter(passes).reduce((m, s) => Math.max(m, s.deliveriesPerSecond), 0);
 		await gen.closeClients();
-		result = { connectMs, s1, s2, s2BestDeliveriesPerSecond: best };
+		result = { connectMs: f.connectMs, s1, s2, s2BestDeliveriesPerSecond: best };
 	} finally {
 		gen.stop();
 		await server.stop();
 	}
-	if (profDir) {
+	if (f.profDir) {
 		// The main thread's profile is the first (.0.001); later ones are worker threads (tsx's loader).
-		const main = (await readdir(profDir)).filter((f) => f.endsWith('.cpuprofile')).sort()[0];
+		const main = (await readdir(f.profDir)).filter((f) => f.endsWith('.cpuprofile')).sort()[0];
 		if (main) {
-			result.profileFile = path.join(profDir, main);
+			result.profileFile = path.join(f.profDir, main);
 			progress(`${kind}: CPU profile ${path.relative(ROOT, result.profileFile)}`);
 		}
 	}
 	return result;
+}
+
+/**
+ * Scenarios 1 and 2. Every server is started and connected first; scenario 1 then runs in short
+ * rounds, the servers taking turns (the order rotating each round), so that a slow spell of the
+ * machine falls on all of them alike instead of on whichever ran then; its figures pool the
+ * rounds. Scenario 2 follows on each server in turn, and each server stops after it.
+ */
+async function fanouts(kinds: ServerKind[], databaseUrl: string | undefined, results: Partial<Record<ServerKind, FanoutResult>>): Promise<void> {
+	const open: OpenFanout[] = [];
+	try {
+		for (const kind of kinds) {
+			progress(`scenario 1${scenarios.has(2) ? '+2' : ''}: starting ${SERVER_LABELS[kind]}`);
+			const f = await openFanout(kind, databaseUrl).catch((error) => failed(kind, 'fanout', error));
+			if (f) open.push(f);
+		}
+		progress(`scenario 1: ${S1.rounds} rounds of ${S1.measureMs / 1000} s on each server, taking turns`);
+		for (let r = 0; r < S1.rounds; r++) {
+			for (let i = 0; i < open.length; i++) {
+				const f = open[(i + r) % open.length];
+				if (f.broken) continue;
+				try {
+					const m = await measure(f.gen, f.server, S1.rate, r === 0 ? S1.firstWarmupMs : S1.warmupMs, S1.measureMs, S1.drainMs);
+					f.rounds.push(m);
+					const s = statsOf(f.server, m, S1.rate);
+					progress(`${f.kind}: s1 round ${r + 1}: p50 ${s.p50Ms} p99 ${s.p99Ms} max ${s.maxMs} ms, ${s.serverCpuUsPerDelivery} µs/delivery; generator loop lag p99 ${s.generatorLoopLagP99Ms} ms, sends late p99 ${s.generatorSendLateP99Ms} ms`);
+				} catch (error) {
+					f.broken = true;
+					failed(f.kind, 'fanout', error);
+				}
+			}
+		}
+		while (open.length > 0) {
+			const f = open.shift()!;
+			results[f.kind] = await finishFanout(f).catch((error) => (f.broken ? undefined : failed(f.kind, 'fanout', error)));
+		}
+	} finally {
+		// Only after a failure above: servers not finished yet are stopped.
+		for (const f of open) {
+			f.gen.stop();
+			await f.server.stop();
+		}
+	}
 }
 
 export interface IdleResult {
@@ -504,10 +630,7 @@ async function main(): Promise<void> {
 	try {
 		if (servers.includes('ours-pg')) db = await freshDatabase();
 		if (scenarios.has(1) || scenarios.has(2)) {
-			for (const kind of servers) {
-				progress(`scenario 1${scenarios.has(2) ? '+2' : ''}: ${SERVER_LABELS[kind]}`);
-				results.fanout[kind] = await fanout(kind, db?.url).catch((error) => failed(kind, 'fanout', error));
-			}
+			await fanouts(servers, db?.url, results.fanout);
 		}
 		if (scenarios.has(3)) {
 			const peerUpdates = new Map<number, Uint8Array>();
