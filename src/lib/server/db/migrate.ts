@@ -39,10 +39,26 @@ export async function migrate(db: Database, dir: string): Promise<MigrationResul
 	return { applied };
 }
 
-/** Splits a migration into statements on semicolons at line ends (no procedural bodies here). */
-function splitStatements(sql: string): string[] {
-	return sql
-		.split(/;\s*$/m)
-		.map((s) => s.replace(/^\s*--.*$/gm, '').trim())
-		.filter(Boolean);
+/**
+ * Splits a migration into statements on semicolons at line ends, except inside a dollar-quoted
+ * body (`$tag$ … $tag$`: a function's), and drops comment lines outside such bodies.
+ */
+export function splitStatements(sql: string): string[] {
+	const statements: string[] = [];
+	let lines: string[] = [];
+	let quote: string | null = null;
+	for (const line of sql.split('\n')) {
+		if (quote === null && /^\s*--/.test(line)) continue;
+		lines.push(line);
+		for (const [tag] of line.matchAll(/\$[A-Za-z_]*\$/g)) {
+			if (quote === null) quote = tag;
+			else if (tag === quote) quote = null;
+		}
+		if (quote === null && /;\s*$/.test(line)) {
+			statements.push(lines.join('\n').replace(/;\s*$/, '').trim());
+			lines = [];
+		}
+	}
+	statements.push(lines.join('\n').trim());
+	return statements.filter(Boolean);
 }
