@@ -281,6 +281,8 @@ interface OpenFanout {
 	connectMs: number;
 	profDir?: string;
 	rounds: Measured[];
+	/** Each round's p99, as measured. */
+	roundP99Ms: number[];
 	broken: boolean;
 }
 
@@ -295,7 +297,7 @@ async function openFanout(kind: ServerKind, databaseUrl: string | undefined): Pr
 		await gen.connect(specs);
 		const connectMs = round(performance.now() - t0);
 		progress(`${kind}: ${specs.length} clients synced in ${connectMs} ms`);
-		return { kind, server, gen, connectMs, profDir, rounds: [], broken: false };
+		return { kind, server, gen, connectMs, profDir, rounds: [], roundP99Ms: [], broken: false };
 	} catch (error) {
 		gen.stop();
 		await server.stop();
@@ -308,9 +310,9 @@ async function finishFanout(f: OpenFanout): Promise<FanoutResult> {
 	const { kind, server, gen } = f;
 	let result: FanoutResult | undefined;
 	try {
-		if (f.broken || f.rounds.length < S1.rounds) throw new Error('scenario 1 did not complete its rounds');
+		if (f.broken) throw new Error('scenario 1 did not complete its rounds');
 		const s1 = statsOf(server, pooled(f.rounds), S1.rate);
-		s1.roundP99Ms = f.rounds.map((m) => statsOf(server, m, S1.rate).p99Ms);
+		s1.roundP99Ms = f.roundP99Ms;
 		progress(`${kind}: s1 (${f.rounds.length} rounds) p50 ${s1.p50Ms} p99 ${s1.p99Ms} max ${s1.maxMs} ms, rounds' p99 ${s1.roundP99Ms.join(', ')}, ${s1.deliveriesPerSecond}/s, ${s1.serverCpuUsPerDelivery} µs/delivery`);
 		const s2: FanoutStats[] = [];
 		if (scenarios.has(2)) {
@@ -360,8 +362,9 @@ async function fanouts(kinds: ServerKind[], databaseUrl: string | undefined, res
 				if (f.broken) continue;
 				try {
 					const m = await measure(f.gen, f.server, S1.rate, r === 0 ? S1.firstWarmupMs : S1.warmupMs, S1.measureMs, S1.drainMs);
-					f.rounds.push(m);
 					const s = statsOf(f.server, m, S1.rate);
+					f.rounds.push(m);
+					f.roundP99Ms.push(s.p99Ms);
 					progress(`${f.kind}: s1 round ${r + 1}: p50 ${s.p50Ms} p99 ${s.p99Ms} max ${s.maxMs} ms, ${s.serverCpuUsPerDelivery} µs/delivery; generator loop lag p99 ${s.generatorLoopLagP99Ms} ms, sends late p99 ${s.generatorSendLateP99Ms} ms`);
 				} catch (error) {
 					f.broken = true;

@@ -35,11 +35,13 @@ import {
 import { checkEdit, checkMessage, type ChatMessage, type MessageDeletion, type MessageEdit } from '../../shared/schema';
 import {
 	HISTORY_ITEM_MESSAGES,
+	HISTORY_KEY_DIGITS,
 	historyKey,
 	historyPosition,
 	type HistoryEntry,
 	type HistoryPage,
 	type HistoryStore,
+	type PutOptions,
 	type WriteOrder
 } from './history-store';
 
@@ -84,13 +86,6 @@ export interface DynamoHistoryOptions {
 	maxAttempts?: number;
 	/** A run's JSON above this many bytes is stored a message per item (default HISTORY_ITEM_BYTES_MAX). */
 	itemBytesMax?: number;
-}
-
-export interface PutOptions {
-	/** Once it aborts, no further request is sent and the one in flight is abandoned (it rejects). */
-	signal?: AbortSignal;
-	/** Which write is read where writes overlap (default: step at the first position written, fence and attempt 0). */
-	order?: WriteOrder;
 }
 
 type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
@@ -345,7 +340,7 @@ function newestPositions(found: Map<number, unknown>, count: number): number[] {
 
 /** Digits of each part of a write's order in an item's key. */
 const ORDER_DIGITS = 12;
-const ITEM_KEY = new RegExp(`^(\\d{12})(?:\\.(\\d{${3 * ORDER_DIGITS}}))?$`);
+const ITEM_KEY = new RegExp(`^(\\d{${HISTORY_KEY_DIGITS}})(?:\\.(\\d{${3 * ORDER_DIGITS}}))?$`);
 
 /** A write's order as a string that sorts as the orders do (DynamoDB and JavaScript compare code units). */
 function orderVersion({ step, fence, attempt }: WriteOrder): string {

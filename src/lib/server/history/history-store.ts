@@ -15,7 +15,7 @@ export interface HistoryEntry {
 }
 
 /** Digits of a sealed message's position in its room: keys sort as the positions do. */
-const KEY_DIGITS = 12;
+export const HISTORY_KEY_DIGITS = 12;
 
 /**
  * Consecutive messages one stored item holds at most; runs are cut at its multiples. Part of the
@@ -36,12 +36,19 @@ export interface WriteOrder {
 	attempt: number;
 }
 
+export interface PutOptions {
+	/** Once it aborts, no further request is sent and the one in flight is abandoned (it rejects). */
+	signal?: AbortSignal;
+	/** Which write is read where writes overlap (default: step at the first position written, fence and attempt 0). */
+	order?: WriteOrder;
+}
+
 /** The sort key of the message at `position` (0 = the room's first message) of compacted history. */
 export function historyKey(position: number): string {
-	if (!Number.isSafeInteger(position) || position < 0 || position >= 10 ** KEY_DIGITS) {
+	if (!Number.isSafeInteger(position) || position < 0 || position >= 10 ** HISTORY_KEY_DIGITS) {
 		throw new RangeError(`history position out of range: ${position}`);
 	}
-	return position.toString().padStart(KEY_DIGITS, '0');
+	return position.toString().padStart(HISTORY_KEY_DIGITS, '0');
 }
 
 export function historyPosition(key: string): number {
@@ -63,7 +70,7 @@ export interface HistoryStore {
 	 * says which write is read where writes overlap, whichever lands last (default: step at the
 	 * first position written, fence and attempt 0).
 	 */
-	putEntries(roomId: string, entries: HistoryEntry[], options?: { signal?: AbortSignal; order?: WriteOrder }): Promise<void>;
+	putEntries(roomId: string, entries: HistoryEntry[], options?: PutOptions): Promise<void>;
 	/** Up to `limit` entries with key < beforeKey (or the newest when null), oldest first. */
 	pageBefore(roomId: string, beforeKey: string | null, limit: number): Promise<HistoryPage>;
 	/** Deletes up to `limit` stored items of the room (each holds one or more entries); returns how many (0 when empty). */
