@@ -12,7 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import * as A from '@automerge/automerge';
 import * as Y from 'yjs';
-import { ulid } from 'ulid';
+import { newMessageId } from '../src/lib/shared/message-id';
 import type { ChatMessage } from '../src/lib/shared/schema';
 import { prng } from '../tests/helpers/prng';
 import { chatText } from './lib/chat-text';
@@ -34,7 +34,7 @@ function log(): Message[] {
 	while (messages.length < MESSAGES) {
 		if (random() < 0.35) author = Math.floor(random() * AUTHORS);
 		ts += 1000 + Math.floor(random() * 60_000);
-		messages.push({ id: ulid(ts), author: `user${author}`, ts, kind: 'text', text: text() });
+		messages.push({ id: newMessageId(ts), author: `user${author}`, ts, kind: 'text', text: text() });
 	}
 	return messages;
 }
@@ -51,7 +51,7 @@ function timeIt(fn: () => void): number {
 }
 
 const messages = log();
-const next = (i: number): Message => ({ id: ulid(), author: `user${i % AUTHORS}`, ts: Date.now(), kind: 'text', text: text() });
+const next = (i: number): Message => ({ id: newMessageId(), author: `user${i % AUTHORS}`, ts: Date.now(), kind: 'text', text: text() });
 
 // Yjs: each author is its own client id (as on real devices); plain objects in a Y.Array.
 function buildYjs(): Uint8Array {
@@ -105,25 +105,27 @@ const amLoad = median(Array.from({ length: LOADS }, () => timeIt(() => A.load(am
 const yjsDoc = new Y.Doc();
 Y.applyUpdate(yjsDoc, yjsState);
 const yjsAppend = median(
-	Array.from({ length: APPENDS }, (_, i) =>
-		timeIt(() => {
+	Array.from({ length: APPENDS }, (_, i) => {
+		const message = next(i); // made outside the timing: the same for both libraries
+		return timeIt(() => {
 			let update: Uint8Array | null = null;
 			yjsDoc.once('update', (u: Uint8Array) => (update = u));
-			yjsDoc.getArray<Message>('messages').push([next(i)]);
+			yjsDoc.getArray<Message>('messages').push([message]);
 			if (!update) throw new Error('no update');
-		})
-	)
+		});
+	})
 );
 let amDoc = A.load<{ messages: Message[] }>(amState);
 const amAppend = median(
-	Array.from({ length: APPENDS }, (_, i) =>
-		timeIt(() => {
+	Array.from({ length: APPENDS }, (_, i) => {
+		const message = next(i);
+		return timeIt(() => {
 			amDoc = A.change(amDoc, (d) => {
-				d.messages.push(next(i));
+				d.messages.push(message);
 			});
 			if (!A.getLastLocalChange(amDoc)) throw new Error('no change');
-		})
-	)
+		});
+	})
 );
 
 const results = {

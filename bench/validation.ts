@@ -16,7 +16,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import * as Y from 'yjs';
-import { ulid } from 'ulid';
+import { newMessageId } from '../src/lib/shared/message-id';
 import { emptyAdmitted, validateUpdate, type RoomIndex } from '../sync-server/validate';
 import { RawClient } from '../tests/helpers/attacker';
 import { RelayHarness } from '../tests/helpers/relay';
@@ -25,7 +25,7 @@ const ROOMS = 20;
 const MESSAGES_PER_CLIENT = 150;
 
 function message(author: string, text: string) {
-	return { id: ulid(), author, ts: Date.now(), kind: 'text', text };
+	return { id: newMessageId(), author, ts: Date.now(), kind: 'text', text };
 }
 
 function isolated(roomSize: number): { validateUs: number; applyUs: number } {

@@ -21,8 +21,8 @@ import * as Y from 'yjs';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
 import * as syncProtocol from 'y-protocols/sync';
-import { ulid } from 'ulid';
 import { CloseCode, EXTENSIONS_PARAM, EXTENSIONS_VERSION, MessageType } from '../src/lib/shared/relay-wire';
+import { messageIdSequence } from '../src/lib/shared/message-id';
 import { MESSAGES_KEY, type ChatMessage } from '../src/lib/shared/schema';
 
 export interface SeedCredentials {
@@ -66,6 +66,8 @@ const MAX_SEED_ACCOUNTS = 8;
 /** Average gap between two messages' timestamps: 5,000 messages span about two and a half days. */
 const AVERAGE_GAP_MS = 45_000;
 const WAIT_TIMEOUT_MS = 120_000;
+/** Seeded messages' ids, carrying their (past) instants. */
+const historyId = messageIdSequence();
 const MAX_RECONNECTS = 20;
 
 // ---- HTTP API -------------------------------------------------------------------------------
@@ -201,7 +203,7 @@ class BatchSource {
 		const messages: ChatMessage[] = [];
 		for (let i = 0; i < size; i += 1) {
 			const ts = this.#start + (this.#next + i) * AVERAGE_GAP_MS + randomInt(AVERAGE_GAP_MS);
-			messages.push({ id: ulid(ts), author, ts, kind: 'text', text: realisticText() });
+			messages.push({ id: historyId(ts), author, ts, kind: 'text', text: realisticText() });
 		}
 		this.#next += size;
 		return messages;

@@ -7,7 +7,7 @@
  * write path by scripts/seed.ts, and `waitCompacted` waits for its compaction to catch up.
  */
 import { performance } from 'node:perf_hooks';
-import { ulid } from 'ulid';
+import { newMessageId } from '../../src/lib/shared/message-id';
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { classify, hocusAuthFrame, syncStep1Frame, syncStep2Frame, updateFrame, type ChatMessage, type Dialect } from './wire';
@@ -22,7 +22,7 @@ export function freshClientId(): number {
 
 function batchOf(author: (i: number) => string, from: number, count: number): ChatMessage[] {
 	const now = Date.now();
-	return Array.from({ length: count }, (_, i) => ({ id: ulid(), author: author(from + i), ts: now, kind: 'text', text: `history message ${from + i}` }));
+	return Array.from({ length: count }, (_, i) => ({ id: newMessageId(), author: author(from + i), ts: now, kind: 'text', text: `history message ${from + i}` }));
 }
 
 /** Appends `count` messages in batches, a fresh client id per batch; calls `onBatch` with each batch's update. */

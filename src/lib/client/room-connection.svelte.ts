@@ -11,6 +11,7 @@ import * as Y from 'yjs';
 import { IndexeddbPersistence } from 'y-indexeddb';
 import { Awareness } from 'y-protocols/awareness';
 import { ulid } from 'ulid';
+import { newMessageId } from '$lib/shared/message-id';
 import { forgetRoomDatabase, readRoomGeneration, registerRoomDatabase, roomDatabaseName, roomGenerationKey, writeJson } from './device-store';
 import { mergeClocks, readDurableClocks, saveDurableClocks, type DurableClocks } from './durable-clocks';
 import { compactedPrefix, isOwnPending, messagesToCarry, type Compaction, readLiveLog, unconfirmedOwnMessages } from './live-log';
@@ -219,7 +220,7 @@ export class RoomConnection {
 	send(text: string): ChatMessage | null {
 		const body = text.trim();
 		if (this.#destroyed || this.stopped || body.length === 0 || body.length > MESSAGE_TEXT_MAX_CHARS) return null;
-		const message: ChatMessage = { id: ulid(), author: this.user.id, ts: Date.now(), kind: 'text', text: body };
+		const message: ChatMessage = { id: newMessageId(), author: this.user.id, ts: Date.now(), kind: 'text', text: body };
 		if (this.#move) {
 			// The new epoch's document is not synced yet: append it there with the carried ones.
 			this.#move.carried.push(message);
