@@ -16,6 +16,7 @@
  *   npx tsx bench/peers.ts --servers ours,ws        some servers (ours, ours-pg, y-websocket, hocuspocus, ws)
  *   npx tsx bench/peers.ts --pg                     also our relay on PostgreSQL (scenarios 1, 2)
  *   npx tsx bench/peers.ts --profile                node --cpu-prof on our server in scenarios 1, 2
+ *   npx tsx bench/peers.ts --profile-generator      node --cpu-prof on the load generator's workers (bench/results/profile-generator-*)
  *   npx tsx bench/peers.ts --quick                  shorter runs, for trying things out
  *
  * Prints tables; writes bench/results/peers-<date>.json and bench/results/latest.md.
@@ -46,6 +47,7 @@ function option(name: string): string | undefined {
 }
 const quick = args.includes('--quick');
 const profile = args.includes('--profile');
+const profileGenerator = args.includes('--profile-generator');
 const scenarios = new Set((option('scenario') ?? '1,2,3,4').split(',').map(Number));
 const defaultServers: ServerKind[] = ['ours', ...(args.includes('--pg') ? ['ours-pg' as const] : []), 'y-websocket', 'hocuspocus', 'ws'];
 const servers = (option('servers')?.split(',') as ServerKind[] | undefined) ?? defaultServers;
@@ -290,7 +292,8 @@ async function openFanout(kind: ServerKind, databaseUrl: string | undefined): Pr
 	const profDir = profile && kind.startsWith('ours') ? path.join(ROOT, 'bench', 'results', `profile-${kind}-${Date.now()}`) : undefined;
 	if (profDir) await mkdir(profDir, { recursive: true });
 	const server = await startBenchServer(kind, { databaseUrl, cpuProfDir: profDir });
-	const gen = new LoadGenerator(2);
+	const genProfDir = profileGenerator ? path.join(ROOT, 'bench', 'results', `profile-generator-${kind}-${Date.now()}`) : undefined;
+	const gen = new LoadGenerator(2, genProfDir);
 	try {
 		const specs = await roomClients(server, ROOMS, ROOM_SIZE, `fan${Date.now()}`);
 		const t0 = performance.now();

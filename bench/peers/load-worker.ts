@@ -1,13 +1,13 @@
 /**
  * A load-generator process (forked by bench/peers/load.ts, driven over IPC): protocol-level
- * clients, each with its own socket, Yjs client id and tiny document. Senders follow an open-loop
+ * clients, each with its own socket (bench/peers/lean-socket.ts), Yjs client id and tiny document. Senders follow an open-loop
  * schedule: message k of client j is due at start + phase_j + k / rate, the due instant travels in
  * the message text, and receivers time each message against it — a late send counts as latency,
  * never as a pause in the schedule (no coordinated omission).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ulid } from 'ulid';
-import WebSocket from 'ws';
+import { newMessageId } from '../../src/lib/shared/message-id';
+import { LeanSocket } from './lean-socket';
 import { classify, hocusAuthFrame, markerText, nowUs, scanMarkers, syncStep1Frame, syncStep2Frame, updateFrame, Writer, type Dialect } from './wire';
 import * as Y from 'yjs';
 
@@ -47,7 +47,7 @@ export type WorkerReply =
 	| { type: 'closed' };
 
 class Client {
-	readonly ws: WebSocket;
+	readonly ws: LeanSocket;
 	readonly writer: Writer;
 	synced: boolean;
 	seq = 0;
@@ -55,33 +55,33 @@ class Client {
 	constructor(readonly spec: ClientSpec, onSynced: () => void, onFail: (why: string) => void, onMarker: (scheduledUs: number) => void, onClose: (why: string) => void) {
 		this.writer = new Writer(spec.clientId);
 		this.synced = false;
-		this.ws = new WebSocket(spec.url, { perMessageDeflate: false });
 		const { dialect, docName } = spec;
-		this.ws.on('open', () => {
-			if (dialect === 'hocus') this.ws.send(hocusAuthFrame(docName));
-			if (!spec.expectsSync) {
-				this.synced = true;
-				onSynced();
-				return;
-			}
-			this.ws.send(syncStep1Frame(dialect, docName, this.writer.doc));
+		this.ws = new LeanSocket(spec.url, {
+			open: () => {
+				if (dialect === 'hocus') this.ws.send(hocusAuthFrame(docName));
+				if (!spec.expectsSync) {
+					this.synced = true;
+					onSynced();
+					return;
+				}
+				this.ws.send(syncStep1Frame(dialect, docName, this.writer.doc));
+			},
+			message: (data) => {
+				const inbound = classify(dialect, data);
+				if (inbound.kind === 'update') scanMarkers(data, spec.clientId, onMarker);
+				else if (inbound.kind === 'step1') this.ws.send(syncStep2Frame(dialect, docName, Y.encodeStateAsUpdate(this.writer.doc, inbound.stateVector)));
+				else if (inbound.kind === 'step2' && !this.synced) {
+					this.synced = true;
+					onSynced();
+				}
+			},
+			fail: onFail,
+			close: onClose
 		});
-		this.ws.on('message', (data: Buffer) => {
-			const inbound = classify(dialect, data);
-			if (inbound.kind === 'update') scanMarkers(data, spec.clientId, onMarker);
-			else if (inbound.kind === 'step1') this.ws.send(syncStep2Frame(dialect, docName, Y.encodeStateAsUpdate(this.writer.doc, inbound.stateVector)));
-			else if (inbound.kind === 'step2' && !this.synced) {
-				this.synced = true;
-				onSynced();
-			}
-		});
-		this.ws.on('unexpected-response', (_req, res) => onFail(`HTTP ${res.statusCode}`));
-		this.ws.on('error', (error) => onFail(error.message));
-		this.ws.on('close', (code, reason) => onClose(`${code} ${reason.toString()}`));
 	}
 
 	send(scheduledUs: number): void {
-		const message = { id: ulid(), author: this.spec.author, ts: Date.now(), kind: 'text' as const, text: markerText(scheduledUs, this.spec.clientId, this.seq++) };
+		const message = { id: newMessageId(), author: this.spec.author, ts: Date.now(), kind: 'text' as const, text: markerText(scheduledUs, this.spec.clientId, this.seq++) };
 		this.ws.send(updateFrame(this.spec.dialect, this.spec.docName, this.writer.push(message)));
 	}
 }
@@ -203,7 +203,7 @@ function run(cmd: Extract<WorkerCommand, { type: 'run' }>): void {
 				return;
 			}
 			const client = senders[j];
-			if (client.ws.readyState === WebSocket.OPEN) {
+			if (client.ws.open) {
 				client.send(due);
 				if (due >= window.start && due < window.end) late.push(nowUs() - due);
 				sent++;
@@ -239,35 +239,24 @@ function run(cmd: Extract<WorkerCommand, { type: 'run' }>): void {
 	else pump();
 }
 
-function closeAll(): void {
+/** Closes every client (the closing handshake, cut short after 5 s), then reports. */
+async function closeAll(): Promise<void> {
 	closing = true;
-	let open = clients.filter((c) => c.ws.readyState !== WebSocket.CLOSED).length;
-	const done = (): void => {
-		clients = [];
-		closing = false;
-		reply({ type: 'closed' });
-	};
-	if (open === 0) return done();
 	const timer = setTimeout(() => {
 		for (const c of clients) c.ws.terminate();
-		done();
 	}, 5_000);
-	for (const c of clients) {
-		if (c.ws.readyState === WebSocket.CLOSED) continue;
-		c.ws.once('close', () => {
-			if (--open === 0) {
-				clearTimeout(timer);
-				done();
-			}
-		});
-		c.ws.close();
-	}
+	for (const c of clients) c.ws.close();
+	await Promise.all(clients.map((c) => c.ws.ended));
+	clearTimeout(timer);
+	clients = [];
+	closing = false;
+	reply({ type: 'closed' });
 }
 
 process.on('message', (cmd: WorkerCommand) => {
 	if (cmd.type === 'connect') connect(cmd.clients, cmd.timeoutMs);
 	else if (cmd.type === 'run') run(cmd);
-	else if (cmd.type === 'close') closeAll();
+	else if (cmd.type === 'close') void closeAll();
 });
 // The parent owns this process: when it goes, so does the worker.
 process.on('disconnect', () => process.exit(0));

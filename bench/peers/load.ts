@@ -23,12 +23,16 @@ export interface RunResult {
 
 export class LoadGenerator {
 	readonly #workers: ChildProcess[];
+	readonly #profiled: boolean;
 	#senders: number[] = [];
 
-	constructor(workers = 2) {
+	/** `cpuProfDir`: profile each worker (node --cpu-prof), written there when it stops. */
+	constructor(workers = 2, cpuProfDir?: string) {
+		this.#profiled = cpuProfDir !== undefined;
+		const profile = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
 		this.#workers = Array.from({ length: workers }, () => {
 			const child = fork(WORKER, [], {
-				execArgv: ['--import', 'tsx'],
+				execArgv: ['--import', 'tsx', ...profile],
 				serialization: 'advanced',
 				stdio: ['ignore', 'inherit', 'inherit', 'ipc']
 			});
@@ -123,6 +127,11 @@ export class LoadGenerator {
 	}
 
 	stop(): void {
-		for (const w of this.#workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+		for (const w of this.#workers) {
+			if (w.exitCode !== null || w.signalCode !== null) continue;
+			// A profiled worker exits by itself once disconnected, and writes its profile as it does.
+			if (this.#profiled) w.disconnect();
+			else w.kill('SIGKILL');
+		}
 	}
 }

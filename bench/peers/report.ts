@@ -191,7 +191,7 @@ export function renderMarkdown(r: PeerResults, extras: { crdt?: any; browser?: a
 		`Measured ${r.date.slice(0, 16).replace('T', ' ')} UTC on ${r.machine.cpu} (loopback), Node ${r.machine.node}, load average ${r.machine.loadAvgBefore} before → ${r.machine.loadAvgAfter} after${r.options.quick ? ', --quick run' : ''}. ` +
 			'Reproduce: `npm run bench` (everything, ends by itself), or `npx tsx bench/peers.ts [--scenario 1,2,3,4] [--servers ours,y-websocket,hocuspocus,ws]`; raw numbers in `bench/results/*.json`.',
 		'',
-		'Load: 2 generator processes of protocol-level y-websocket clients (real Yjs updates, open-loop schedule, latency from the scheduled send instant), on the same 2 cores as the server. Scenario 1 runs in rounds the servers take turns at (all started and connected first), pooled. ' +
+		'Load: 2 generator processes of protocol-level y-websocket clients (a minimal RFC 6455 client on bare TCP sockets, real Yjs updates, open-loop schedule, latency from the scheduled send instant), on the same 2 cores as the server. Scenario 1 runs in rounds the servers take turns at (all started and connected first), pooled. ' +
 			'Our relay runs as shipped (`node --import tsx src/main.ts`: authorization, validation, forwarding at once and a durable acknowledgement after each PostgreSQL group commit, compaction into DynamoDB); its RSS and CPU include the web app and the embedded databases in the same process.',
 		''
 	];
