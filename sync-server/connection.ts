@@ -40,6 +40,41 @@ function corkForThisTurn(socket: Duplex): void {
 	}
 }
 
+/**
+ * A message framed once for however many sockets it goes to. The relay's frames are neither
+ * masked nor compressed (its WebSocket server has perMessageDeflate off), so every recipient gets
+ * the same bytes: a room's update is framed once and that one buffer written to each socket,
+ * where `ws` would frame it again per socket (a header allocated, two writes queued).
+ */
+export class WireMessage {
+	/** The whole frame: header, then the message. */
+	readonly wire: Buffer;
+	/** The message alone (a view of `wire`). */
+	readonly message: Buffer;
+
+	/** A frame with room for a message of `length` bytes, which `fill` writes. */
+	constructor(length: number, fill: (message: Buffer) => void) {
+		const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+		this.wire = Buffer.allocUnsafe(header + length);
+		this.wire[0] = 0x82; // FIN, binary
+		if (header === 2) this.wire[1] = length;
+		else if (header === 4) {
+			this.wire[1] = 126;
+			this.wire.writeUInt16BE(length, 2);
+		} else {
+			this.wire[1] = 127;
+			this.wire.writeUInt16BE(0, 2);
+			this.wire.writeUIntBE(length, 4, 6);
+		}
+		this.message = this.wire.subarray(header);
+		fill(this.message);
+	}
+
+	static of(message: Uint8Array): WireMessage {
+		return new WireMessage(message.length, (into) => into.set(message));
+	}
+}
+
 export class Connection {
 	readonly ws: WebSocket;
 	/** The upgraded TCP socket under `ws`, corked per turn of the event loop. */
@@ -78,7 +113,8 @@ export class Connection {
 		return this.#closed || this.ws.readyState !== this.ws.OPEN;
 	}
 
-	send(frame: Uint8Array): void {
+	/** Sends one binary message: bytes, or a message framed once for many sockets. */
+	send(frame: Uint8Array | WireMessage): void {
 		if (this.closed) return;
 		if (this.ws.bufferedAmount > RELAY_MAX_BUFFERED_BYTES) {
 			// It resyncs from the store when it reconnects; the room must not wait for it. A close
@@ -87,8 +123,15 @@ export class Connection {
 			this.ws.terminate();
 			return;
 		}
-		if (this.#socket) corkForThisTurn(this.#socket);
-		this.ws.send(frame, { binary: true });
+		if (!this.#socket) {
+			this.ws.send(frame instanceof WireMessage ? frame.message : frame, { binary: true });
+			return;
+		}
+		// Written beside ws's own frames (pings, the close) in call order: with no compression
+		// and no Blob data, ws writes each frame to the socket when it is sent, never later. Its
+		// bufferedAmount counts these bytes too (it reads the socket's queue).
+		corkForThisTurn(this.#socket);
+		this.#socket.write((frame instanceof WireMessage ? frame : WireMessage.of(frame)).wire);
 	}
 
 	close(code: number, reason: string): void {

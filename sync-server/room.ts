@@ -28,7 +28,7 @@ import { publishControl } from '../src/lib/server/bus/control';
 import { HISTORY_ITEM_MESSAGES, type HistoryEntry, type HistoryStore } from '../src/lib/server/history/history-store';
 import type { RoomPreview } from '../src/lib/shared/api-types';
 import { DELETIONS_KEY, EDITS_KEY, MESSAGES_KEY, PER_USER_KEYS, READS_KEY, type ChatMessage } from '../src/lib/shared/schema';
-import type { Connection } from './connection';
+import { WireMessage, type Connection } from './connection';
 import { StoreConflict, type DocStore, type EpochClose, type LegacyCommit, type SealCommit, type UpdateEffects } from './doc-store';
 import { filterAwarenessUpdate } from './awareness-filter';
 import { epochSeed, leadingIds, removedMessageCount, sealedEntries } from './live-doc';
@@ -370,7 +370,7 @@ export class Room {
 		if (integrated === null) return; // nothing new after all
 		// Forwarded before the commit, for latency: the acknowledgement (`durable`) and the other
 		// instances wait for the commit, so what its sender sees as stored is stored.
-		this.#broadcast(encodeUpdateFrame(integrated), conn);
+		this.#broadcast(updateMessage(integrated), conn);
 		this.#enqueue({ update: integrated, sender: conn, effects, clocks: admitted.clocks, forwarded: true });
 	}
 
@@ -423,7 +423,7 @@ export class Room {
 				encoding.writeVarUint(encoder, len);
 			}
 		}
-		conn.send(encodeUpdateFrame(encoding.toUint8Array(encoder)));
+		conn.send(updateMessage(encoding.toUint8Array(encoder)));
 	}
 
 	#integrationFailed(conn: Connection, error: unknown): void {
@@ -480,7 +480,7 @@ export class Room {
 		const changed = [...added, ...updated, ...removed];
 		if (changed.length === 0) return;
 		const update = awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed);
-		const frame = wrapAwarenessUpdate(update);
+		const frame = WireMessage.of(wrapAwarenessUpdate(update));
 		for (const conn of this.connections) if (!conn.legacy) conn.send(frame);
 		if (origin !== 'bus') void this.#publish(BusKind.awareness, '', update);
 	};
@@ -489,7 +489,7 @@ export class Room {
 	 * Sends a frame of this epoch's document to the room's sockets — not to one whose epoch is not
 	 * known yet (its sync step 2 will carry the update) nor to one of a closed epoch.
 	 */
-	#broadcast(frame: Uint8Array, except: Connection | null): void {
+	#broadcast(frame: WireMessage, except: Connection | null): void {
 		for (const conn of this.connections) if (conn !== except && conn.synced && !conn.legacy) conn.send(frame);
 	}
 
@@ -546,9 +546,9 @@ export class Room {
 			this.#storedRows += stored;
 			const unsent = batch.filter((w) => w.update !== null && !w.forwarded);
 			if (unsent.length === 1) {
-				this.#broadcast(encodeUpdateFrame(unsent[0].update!), unsent[0].sender);
+				this.#broadcast(updateMessage(unsent[0].update!), unsent[0].sender);
 			} else if (unsent.length > 1) {
-				this.#broadcast(encodeUpdateFrame(Y.mergeUpdates(unsent.map((w) => w.update!))), null);
+				this.#broadcast(updateMessage(Y.mergeUpdates(unsent.map((w) => w.update!))), null);
 			}
 			for (const write of batch) {
 				if (write.update) {
@@ -958,10 +958,10 @@ export class Room {
 	}
 
 	#sendDurable(): void {
-		let frame: Uint8Array | null = null;
+		let frame: WireMessage | null = null;
 		for (const conn of this.connections) {
 			if (!conn.identity.extensions || conn.legacy) continue;
-			frame ??= this.#durableFrame();
+			frame ??= WireMessage.of(this.#durableFrame());
 			conn.send(frame);
 		}
 	}
@@ -994,7 +994,7 @@ export class Room {
 		if (kind === BusKind.update) {
 			const clocks = updateClocks(data);
 			for (const client of clocks.keys()) if (!this.#index.clientOwners.has(client)) this.#index.clientOwners.set(client, userId);
-			this.#broadcast(encodeUpdateFrame(data), null);
+			this.#broadcast(updateMessage(data), null);
 			Y.applyUpdate(this.doc, data, 'bus' satisfies ChangeOrigin);
 			advanceClocks(this.#durable, clocks);
 			this.#sendDurable();
@@ -1186,11 +1186,23 @@ export function roomChannel(roomId: string): string {
 	return `room:${roomId}`;
 }
 
-function encodeUpdateFrame(update: Uint8Array): Uint8Array {
-	const encoder = encoding.createEncoder();
-	encoding.writeVarUint(encoder, MessageType.sync);
-	syncProtocol.writeUpdate(encoder, update);
-	return encoding.toUint8Array(encoder);
+/**
+ * A sync update message ([sync][update][length][update], as y-protocols writes it), framed for the
+ * wire in one allocation: it goes to every other socket of the room.
+ */
+export function updateMessage(update: Uint8Array): WireMessage {
+	let lengthBytes = 1;
+	for (let n = update.length; n > 0x7f; n = Math.floor(n / 128)) lengthBytes++;
+	return new WireMessage(2 + lengthBytes + update.length, (into) => {
+		into[0] = MessageType.sync;
+		into[1] = syncProtocol.messageYjsUpdate;
+		let at = 2;
+		let n = update.length;
+		// lib0's varUint: seven bits a byte, lowest first, the high bit set on all but the last.
+		for (; n > 0x7f; n = Math.floor(n / 128)) into[at++] = 0x80 | (n & 0x7f);
+		into[at++] = n;
+		into.set(update, at);
+	});
 }
 
 function wrapAwarenessUpdate(update: Uint8Array): Uint8Array {
