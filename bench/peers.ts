@@ -60,7 +60,7 @@ const ROOM_SIZE = 10;
  */
 const S1 = { rate: 1, rounds: quick ? 2 : 5, firstWarmupMs: quick ? 2_000 : 3_000, warmupMs: 1_000, measureMs: quick ? 4_000 : 6_000, drainMs: 1_000 };
 /** Scenario 2: messages a second per client (our relay allows 20/s per socket sustained). */
-const S2_RATES = [2, 3, 4, 5, 6, 8, 12]; // 2/s: a slower day for the machine still finds the knee; 5/s: every server had its knee between 4 and 6; 12/s was never reached
+const S2_RATES = [2, 3, 4, 5, 6, 7, 8, 10, 12]; // 2/s: a slower day for the machine still finds the knee; steps of 1/s from 2 to 8, where the servers' knees fall
 const S2 = { warmupMs: 1_000, measureMs: quick ? 3_000 : 4_000 };
 const S2_P99_LIMIT_MS = 100;
 const IDLE_CONNECTIONS = quick ? 2_000 : 5_000;
