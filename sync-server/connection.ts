@@ -40,6 +40,32 @@ function corkForThisTurn(socket: Duplex): void {
 	}
 }
 
+/** RFC 6455's opcode of a binary message. */
+const OPCODE_BINARY = 0x2;
+
+/** Bytes of a frame's header before its payload: the length's encoding, and a masking key if `masked`. */
+export function frameHeaderBytes(length: number, masked: boolean): number {
+	return (length < 126 ? 2 : length < 65_536 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/**
+ * Writes a whole (FIN) frame's header at the start of `frame`: the opcode, the mask bit and the
+ * payload length in its shortest form. A masking key, if any, follows it (the caller's).
+ */
+export function writeFrameHeader(frame: Buffer, opcode: number, length: number, masked: boolean): void {
+	const mask = masked ? 0x80 : 0;
+	frame[0] = 0x80 | opcode;
+	if (length < 126) frame[1] = mask | length;
+	else if (length < 65_536) {
+		frame[1] = mask | 126;
+		frame.writeUInt16BE(length, 2);
+	} else {
+		frame[1] = mask | 127;
+		frame.writeUInt16BE(0, 2);
+		frame.writeUIntBE(length, 4, 6);
+	}
+}
+
 /**
  * A message framed once for however many sockets it goes to. The relay's frames are neither
  * masked nor compressed (its WebSocket server has perMessageDeflate off), so every recipient gets
@@ -54,18 +80,9 @@ export class WireMessage {
 
 	/** A frame with room for a message of `length` bytes, which `fill` writes. */
 	constructor(length: number, fill: (message: Buffer) => void) {
-		const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+		const header = frameHeaderBytes(length, false);
 		this.wire = Buffer.allocUnsafe(header + length);
-		this.wire[0] = 0x82; // FIN, binary
-		if (header === 2) this.wire[1] = length;
-		else if (header === 4) {
-			this.wire[1] = 126;
-			this.wire.writeUInt16BE(length, 2);
-		} else {
-			this.wire[1] = 127;
-			this.wire.writeUInt16BE(0, 2);
-			this.wire.writeUIntBE(length, 4, 6);
-		}
+		writeFrameHeader(this.wire, OPCODE_BINARY, length, false);
 		this.message = this.wire.subarray(header);
 		fill(this.message);
 	}
@@ -78,7 +95,7 @@ export class WireMessage {
 export class Connection {
 	readonly ws: WebSocket;
 	/** The upgraded TCP socket under `ws`, corked per turn of the event loop. */
-	readonly #socket: Duplex | null;
+	readonly #socket: Duplex;
 	readonly identity: ConnectionIdentity;
 	/** Awareness client ids this socket has published; only it may update or remove them. */
 	readonly awarenessClients = new Set<number>();
@@ -96,7 +113,7 @@ export class Connection {
 	legacy: { epoch: number; chain: Promise<void>; asked: boolean } | null = null;
 	#closed = false;
 
-	constructor(ws: WebSocket, identity: ConnectionIdentity, limits: RelayLimits, socket: Duplex | null = null) {
+	constructor(ws: WebSocket, identity: ConnectionIdentity, limits: RelayLimits, socket: Duplex) {
 		this.ws = ws;
 		this.#socket = socket;
 		this.identity = identity;
@@ -121,10 +138,6 @@ export class Connection {
 			// frame would queue behind the backlog, so the socket is dropped outright.
 			this.#closed = true;
 			this.ws.terminate();
-			return;
-		}
-		if (!this.#socket) {
-			this.ws.send(frame instanceof WireMessage ? frame.message : frame, { binary: true });
 			return;
 		}
 		// Written beside ws's own frames (pings, the close) in call order: with no compression

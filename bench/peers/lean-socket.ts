@@ -9,6 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { frameHeaderBytes, writeFrameHeader } from '../../sync-server/connection';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const enum Op {
@@ -46,6 +47,8 @@ export class LeanSocket {
 	#upgraded = false;
 	#open = false;
 	#ended = false;
+	/** The server's close code and reason, once its close frame came. */
+	#closeReason: string | null = null;
 	#resolveEnded!: () => void;
 	/** Settles once the connection is over, however it ended. */
 	readonly ended = new Promise<void>((resolve) => (this.#resolveEnded = resolve));
@@ -63,7 +66,7 @@ export class LeanSocket {
 		});
 		this.#socket.on('data', (chunk: Buffer) => this.#receive(chunk));
 		this.#socket.on('error', (error) => this.#end(error.message));
-		this.#socket.on('close', () => this.#end('1006 connection lost'));
+		this.#socket.on('close', () => this.#end(this.#closeReason ?? '1006 connection lost'));
 	}
 
 	get open(): boolean {
@@ -151,15 +154,13 @@ export class LeanSocket {
 				return;
 			case Op.close: {
 				const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
-				const why = `${code} ${payload.toString('utf8', 2)}`;
+				// The close callback carries the server's code, whether it or this side began.
+				this.#closeReason = `${code} ${payload.toString('utf8', 2)}`;
 				if (this.#open) {
 					// The server began the closing handshake: answer it with its code.
 					this.#open = false;
 					this.#socket.end(encodeFrame(Op.close, payload.subarray(0, Math.min(2, payload.length))));
 				}
-				// The close callback carries the server's code, whether it or this side began.
-				this.#socket.removeAllListeners('close');
-				this.#socket.once('close', () => this.#end(why));
 				return;
 			}
 			default:
@@ -197,19 +198,9 @@ function readFrame(data: Buffer, at: number): { op: Op; start: number; end: numb
 /** A client frame: FIN, the opcode, the masked length and the payload XORed with the key. */
 function encodeFrame(op: Op, payload: Uint8Array): Buffer {
 	const length = payload.length;
-	const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8;
-	const headerBytes = 2 + lengthBytes + 4;
+	const headerBytes = frameHeaderBytes(length, true);
 	const frame = Buffer.allocUnsafe(headerBytes + length);
-	frame[0] = 0x80 | op;
-	if (lengthBytes === 0) frame[1] = 0x80 | length;
-	else if (lengthBytes === 2) {
-		frame[1] = 0x80 | 126;
-		frame.writeUInt16BE(length, 2);
-	} else {
-		frame[1] = 0x80 | 127;
-		frame.writeUInt16BE(0, 2);
-		frame.writeUIntBE(length, 4, 6);
-	}
+	writeFrameHeader(frame, op, length, true);
 	if (maskAt === MASK_POOL_BYTES) {
 		maskPool = randomBytes(MASK_POOL_BYTES);
 		maskAt = 0;
